@@ -1,0 +1,111 @@
+/**
+ * buildApp(deps): the Fastify application, with every dependency passed in. Tests call it with real
+ * PostgreSQL/PGlite and Redis and use `app.inject()`; only server/main.ts listens.
+ */
+import { randomUUID } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifySwagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Bot } from 'grammy';
+import type { Context } from '#bot/context.ts';
+import type { Config, Secrets } from '#shared/config/index.ts';
+import type { Database } from '#shared/db/index.ts';
+import type { Logger } from '#shared/logger.ts';
+import type { RedisHandle } from '#shared/redis/index.ts';
+import { errorHandlerPlugin } from './plugins/error-handler.ts';
+import { securityHeadersPlugin } from './plugins/security-headers.ts';
+import { serviceGuardPlugin } from './plugins/service-guard.ts';
+import { webappPlugin } from './plugins/webapp.ts';
+import type { Queues } from './queues.ts';
+import { healthRoutes } from './routes/health/index.ts';
+import { telegramRoutes } from './routes/telegram/index.ts';
+
+/** Where `npm run build` writes the Mini App. */
+export const DEFAULT_WEBAPP_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'webapp');
+
+export interface AppDeps {
+  config: Config;
+  secrets: Secrets;
+  database: Database;
+  redis: RedisHandle;
+  logger: Logger;
+  /** Prefix of every Redis key this deployment writes (tests use a unique one). */
+  redisPrefix: string;
+  queues?: Queues;
+  /** The bot, when this process serves the webhook. */
+  bot?: Bot<Context>;
+  webappRoot?: string;
+  /** True once shutdown has begun: new requests get 503 SHUTTING_DOWN. */
+  isShuttingDown?: () => boolean;
+}
+
+export type App = FastifyInstance;
+
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const isShuttingDown = deps.isShuttingDown ?? (() => false);
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // Fastify's own request lines carry IPs and full URLs; ours (onResponse below) carry neither.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.config.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false, // ids are ours; a client cannot inject one into our logs
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
+    ajv: { customOptions: { removeAdditional: 'all', coerceTypes: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // One access line per request: method, route pattern, status, time. No IPs, query strings or bodies.
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+
+  await app.register(errorHandlerPlugin);
+  await app.register(securityHeadersPlugin);
+  await app.register(serviceGuardPlugin, { redis: deps.redis, isShuttingDown });
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Telegram security platform API',
+        version: '0.1.0',
+        description: 'REST API for the Mini App and external clients. Errors are `{ error: { code, message } }`.',
+      },
+      components: {
+        schemas: {
+          Error: {
+            type: 'object',
+            required: ['error'],
+            properties: {
+              error: {
+                type: 'object',
+                required: ['code', 'message'],
+                properties: { code: { type: 'string' }, message: { type: 'string' } },
+              },
+            },
+          },
+        },
+      },
+    },
+  });
+
+  await app.register(healthRoutes, { database: deps.database, redis: deps.redis, isShuttingDown });
+  if (deps.bot && deps.config.bot.mode === 'webhook') {
+    await app.register(telegramRoutes, { bot: deps.bot, secretToken: deps.secrets.webhookSecret });
+  }
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(webappPlugin, { root: deps.webappRoot ?? DEFAULT_WEBAPP_ROOT });
+
+  await app.ready();
+  return app;
+}

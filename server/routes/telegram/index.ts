@@ -1,0 +1,52 @@
+/**
+ * POST /telegram/webhook: Telegram delivers updates here in webhook mode. grammY checks the
+ * X-Telegram-Bot-Api-Secret-Token header in constant time; the app refuses to start webhook mode without one.
+ */
+import type { FastifyInstance } from 'fastify';
+import { type Bot, webhookCallback } from 'grammy';
+import Type from 'typebox';
+import type { Context } from '#bot/context.ts';
+import { WEBHOOK_PATH } from '#bot/run.ts';
+import { WEBHOOK_SECRET_MIN_LENGTH } from '#shared/config/index.ts';
+
+export interface TelegramRoutesOptions {
+  bot: Bot<Context>;
+  secretToken: string;
+}
+
+/** Telegram retries a webhook that takes longer than this; answer before it does. */
+const WEBHOOK_TIMEOUT_MS = 9_000;
+
+export async function telegramRoutes(app: FastifyInstance, options: TelegramRoutesOptions) {
+  if (options.secretToken.length < WEBHOOK_SECRET_MIN_LENGTH) {
+    throw new Error(`Webhook mode needs TELEGRAM_WEBHOOK_SECRET of at least ${WEBHOOK_SECRET_MIN_LENGTH} characters`);
+  }
+  const handle = webhookCallback(options.bot, 'fastify', {
+    secretToken: options.secretToken,
+    onTimeout: 'return',
+    timeoutMilliseconds: WEBHOOK_TIMEOUT_MS,
+  });
+  app.post(
+    WEBHOOK_PATH,
+    {
+      config: { requires: ['redis'] },
+      bodyLimit: 1024 * 1024,
+      schema: {
+        summary: 'Telegram Bot API webhook (Telegram only)',
+        tags: ['telegram'],
+        headers: Type.Object({
+          'x-telegram-bot-api-secret-token': Type.Optional(Type.String({ maxLength: 256 })),
+        }),
+        body: Type.Object({ update_id: Type.Integer({ minimum: 0 }) }, { additionalProperties: true }),
+      },
+    },
+    async (request, reply) => {
+      await handle(request, reply);
+      // grammY answers 401 to a wrong secret with a text body; normalise to our JSON error shape.
+      if (!reply.sent && reply.statusCode === 401) {
+        return reply.send({ error: { code: 'WEBHOOK_SECRET_INVALID', message: 'Not authorised.' } });
+      }
+      return reply;
+    },
+  );
+}

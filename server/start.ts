@@ -1,0 +1,155 @@
+/**
+ * Starts the roles this process runs (api, bot, worker) on shared connections, and stops them gracefully:
+ * stop intake, finish in-flight requests, updates and jobs, close workers, close pools.
+ */
+import { join } from 'node:path';
+import type { Bot } from 'grammy';
+import type { Context } from '#bot/context.ts';
+import { createBot } from '#bot/create-bot.ts';
+import { type RunningBot, startBot } from '#bot/run.ts';
+import type { Config, Secrets } from '#shared/config/index.ts';
+import { connectDatabase, type Database } from '#shared/db/index.ts';
+import type { Logger } from '#shared/logger.ts';
+import { connectRedis, type RedisHandle } from '#shared/redis/index.ts';
+import { type App, buildApp } from './app.ts';
+import { createQueues, type Queues } from './queues.ts';
+import { type RunningWorkers, startWorkers } from './workers/index.ts';
+
+export interface RunningProcess {
+  app: App | undefined;
+  /** The address the API listens on (when the api role runs). */
+  address: string | undefined;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: Config;
+  secrets: Secrets;
+  logger: Logger;
+  webappRoot?: string;
+}
+
+/**
+ * Opens connections, applies migrations and starts each configured role.
+ * @throws when a backing service stays unreachable past STARTUP_TIMEOUT_SECONDS, or the bot token is rejected.
+ */
+export async function startProcess(options: StartOptions): Promise<RunningProcess> {
+  const { config, secrets, logger } = options;
+  const roles = [...config.roles];
+  const timeoutMs = config.startupTimeoutSeconds * 1_000;
+  let shuttingDown = false;
+  const cleanups: (() => Promise<void>)[] = [];
+  const runCleanups = async () => {
+    for (const cleanup of cleanups.reverse())
+      await cleanup().catch((error) => logger.error({ err: error }, 'Shutdown step failed'));
+    cleanups.length = 0;
+  };
+
+  try {
+    logger.info(`Starting roles: ${roles.join(', ')} (NODE_ENV=${config.nodeEnv})`);
+    if (!config.databaseUrl && roles.length < 3) {
+      logger.warn('Embedded PGlite serves one process: to run roles in separate processes, set DATABASE_URL.');
+    }
+    const database: Database = await connectDatabase({
+      databaseUrl: config.databaseUrl,
+      pgliteDir: join(config.dataDir, 'pglite'),
+      connectTimeoutMs: timeoutMs,
+      onRetry: (attempt, error, delayMs) =>
+        logger.warn(`PostgreSQL is not reachable (${(error as Error).message}); retry ${attempt} in ${delayMs} ms`),
+    });
+    cleanups.push(() => database.close());
+    logger.info(
+      database.kind === 'pglite'
+        ? `Database: embedded PGlite in ${join(config.dataDir, 'pglite')}`
+        : 'Database: PostgreSQL',
+    );
+    await database.migrate();
+
+    const redis: RedisHandle = await connectRedis({
+      url: config.redisUrl,
+      isDefault: config.redisIsDefault,
+      dataDir: config.dataDir,
+      connectTimeoutMs: timeoutMs,
+      log: logger,
+      onRetry: (attempt, error, delayMs) =>
+        logger.warn(`Redis is not reachable (${(error as Error).message}); retry ${attempt} in ${delayMs} ms`),
+    });
+    cleanups.push(() => redis.close());
+    const queues: Queues = createQueues(redis.createBullConnection(), config.redisPrefix);
+    cleanups.push(() => queues.close());
+
+    let bot: Bot<Context> | undefined;
+    if (config.bot.token) {
+      bot = createBot(config.bot.token, {
+        db: database.db,
+        logger,
+        adminTelegramIds: config.adminTelegramIds,
+        publicUrl: config.publicUrl,
+        apiRoot: config.bot.apiRoot,
+      });
+    } else if (config.roles.has('bot') || config.roles.has('api')) {
+      logger.info('Bot disabled: BOT_TOKEN is unset (get one from @BotFather and set BOT_TOKEN to enable it)');
+    }
+
+    let app: App | undefined;
+    let address: string | undefined;
+    if (config.roles.has('api')) {
+      app = await buildApp({
+        config,
+        secrets,
+        database,
+        redis,
+        logger,
+        redisPrefix: config.redisPrefix,
+        queues,
+        ...(bot ? { bot } : {}),
+        ...(options.webappRoot ? { webappRoot: options.webappRoot } : {}),
+        isShuttingDown: () => shuttingDown,
+      });
+      address = await app.listen({ port: config.port, host: config.host });
+      const api = app;
+      // app.close() stops accepting connections and waits for requests in flight.
+      cleanups.push(() => api.close());
+      logger.info(`API listening on ${address} (Mini App at ${address}/app/)`);
+    }
+
+    let workers: RunningWorkers | undefined;
+    if (config.roles.has('worker')) {
+      workers = await startWorkers({
+        database,
+        logger,
+        connection: () => redis.createBullConnection(),
+        redisPrefix: config.redisPrefix,
+      });
+      const running = workers;
+      cleanups.push(() => running.close());
+    }
+
+    let runningBot: RunningBot | undefined;
+    if (config.roles.has('bot') && bot) {
+      runningBot = await startBot(bot, {
+        mode: config.bot.mode,
+        publicUrl: config.publicUrl,
+        webhookSecret: secrets.webhookSecret,
+        logger,
+        startupTimeoutMs: timeoutMs,
+      });
+      const running = runningBot;
+      cleanups.push(() => running.stop());
+    }
+
+    return {
+      app,
+      address,
+      async stop() {
+        shuttingDown = true;
+        // Reverse start order: bot intake, workers, API, queues, Redis, database.
+        await runCleanups();
+      },
+    };
+  } catch (error) {
+    shuttingDown = true;
+    await runCleanups();
+    throw error;
+  }
+}

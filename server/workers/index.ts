@@ -1,0 +1,48 @@
+/**
+ * The worker role: one BullMQ Worker per queue in server/queues.ts. Closing waits for jobs in flight.
+ */
+import { type ConnectionOptions, Worker } from 'bullmq';
+import type { Database } from '#shared/db/index.ts';
+import type { Logger } from '#shared/logger.ts';
+import { bullPrefix, QUEUES } from '../queues.ts';
+import { systemProcessor } from './system.worker.ts';
+
+export interface WorkerDeps {
+  database: Database;
+  logger: Logger;
+  /** A factory, because each BullMQ Worker needs its own blocking connection. */
+  connection: () => ConnectionOptions;
+  redisPrefix: string;
+  concurrency?: number;
+}
+
+export interface RunningWorkers {
+  workers: Worker[];
+  close(): Promise<void>;
+}
+
+export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
+  const log = deps.logger.child({ component: 'worker' });
+  const system = new Worker(QUEUES.system.name, systemProcessor({ database: deps.database }), {
+    connection: deps.connection(),
+    prefix: bullPrefix(deps.redisPrefix),
+    concurrency: deps.concurrency ?? 4,
+  });
+  const workers = [system];
+  for (const worker of workers) {
+    // Job ids and queue names only: payloads may be sensitive even without personal data.
+    worker.on('failed', (job, error) =>
+      log.warn({ queue: worker.name, jobId: job?.id, err: error.message }, 'Job failed'),
+    );
+    worker.on('error', (error) => log.warn({ queue: worker.name, err: error.message }, 'Worker error'));
+  }
+  await Promise.all(workers.map((worker) => worker.waitUntilReady()));
+  log.info(`Workers running: ${workers.map((worker) => worker.name).join(', ')}`);
+  return {
+    workers,
+    async close() {
+      // close() stops taking jobs and waits for the ones in progress.
+      await Promise.all(workers.map((worker) => worker.close()));
+    },
+  };
+}

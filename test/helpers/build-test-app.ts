@@ -1,0 +1,74 @@
+/**
+ * buildTestApp(): the real API (`buildApp`) on a real database (PGlite or the PostgreSQL server) and real
+ * Redis, for `app.inject()`. Call `close()` in afterAll.
+ */
+import type { Bot } from 'grammy';
+import type { Context } from '#bot/context.ts';
+import { type App, type AppDeps, buildApp } from '#server/app.ts';
+import { createQueues, type Queues } from '#server/queues.ts';
+import type { Config, Secrets } from '#shared/config/index.ts';
+import { createLogger, type Logger } from '#shared/logger.ts';
+import type { RedisHandle } from '#shared/redis/index.ts';
+import { createTestConfig } from './test-config.ts';
+import { createTestDatabase, type TestDatabase } from './test-db.ts';
+import { createTestRedis } from './test-redis.ts';
+
+export interface TestApp {
+  app: App;
+  config: Config;
+  secrets: Secrets;
+  database: TestDatabase;
+  redis: RedisHandle;
+  queues: Queues;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface BuildTestAppOptions {
+  env?: Record<string, string>;
+  /** Reuse a database across several apps in one file. */
+  database?: TestDatabase;
+  /** A Redis other than the default test server (e.g. one the test starts and kills). */
+  redis?: RedisHandle;
+  bot?: Bot<Context>;
+  webappRoot?: string;
+  isShuttingDown?: () => boolean;
+}
+
+export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<TestApp> {
+  const { config, secrets } = createTestConfig(options.env);
+  const database = options.database ?? (await createTestDatabase());
+  const testRedis = options.redis ? undefined : await createTestRedis();
+  const redis = options.redis ?? (testRedis as RedisHandle);
+  const redisPrefix = testRedis?.prefix ?? `test-${Date.now().toString(36)}`;
+  const logger = createLogger({ level: 'silent' });
+  const queues = createQueues(redis.createBullConnection(), redisPrefix);
+  const deps: AppDeps = {
+    config,
+    secrets,
+    database,
+    redis,
+    logger,
+    redisPrefix,
+    queues,
+    ...(options.bot ? { bot: options.bot } : {}),
+    ...(options.webappRoot ? { webappRoot: options.webappRoot } : {}),
+    ...(options.isShuttingDown ? { isShuttingDown: options.isShuttingDown } : {}),
+  };
+  const app = await buildApp(deps);
+  return {
+    app,
+    config,
+    secrets,
+    database,
+    redis,
+    queues,
+    logger,
+    async close() {
+      await app.close();
+      await queues.close();
+      if (testRedis) await testRedis.close();
+      if (!options.database) await database.close();
+    },
+  };
+}

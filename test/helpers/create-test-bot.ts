@@ -1,0 +1,106 @@
+/**
+ * createTestBot(): the real bot driven offline. A fake `fetch` at the HTTP client's edge records every
+ * Bot API call (method + JSON payload) and answers like Telegram does, so conversations and menus work too
+ * (grammY's api.config.use transformers are not applied inside conversations v2).
+ */
+import type { Bot } from 'grammy';
+import type { Update, UserFromGetMe } from 'grammy/types';
+import type { Context } from '#bot/context.ts';
+import { createBot } from '#bot/create-bot.ts';
+import type { Db } from '#shared/db/index.ts';
+import { createLogger, type Logger } from '#shared/logger.ts';
+
+export interface ApiCall {
+  method: string;
+  payload: Record<string, unknown>;
+}
+
+export const TEST_BOT_TOKEN = '123456789:AAH-test-token-for-offline-tests-only0';
+export const TEST_BOT_INFO: UserFromGetMe = {
+  id: 123456789,
+  is_bot: true,
+  first_name: 'Security Bot',
+  username: 'security_test_bot',
+  can_join_groups: true,
+  can_read_all_group_messages: false,
+  supports_inline_queries: false,
+  can_connect_to_business: false,
+  has_main_web_app: false,
+  has_topics_enabled: false,
+  allows_users_to_create_topics: false,
+} as UserFromGetMe;
+
+export interface TestBot {
+  bot: Bot<Context>;
+  calls: ApiCall[];
+  /** Calls of one method, in order. */
+  callsOf(method: string): ApiCall[];
+  /** Feeds an update through the whole middleware stack. */
+  handle(update: Update): Promise<void>;
+  /** Makes the next call of `method` fail with Telegram's error (e.g. 403 bot was blocked). */
+  failNext(method: string, errorCode: number, description: string): void;
+  fetch: typeof fetch;
+}
+
+let messageIds = 1000;
+
+/** What Telegram would answer for `method`, good enough for the bot's code paths. */
+function fakeResult(method: string, payload: Record<string, unknown>): unknown {
+  const chatId = Number(payload.chat_id ?? 0);
+  switch (method) {
+    case 'sendMessage':
+    case 'editMessageText':
+      return {
+        message_id: ++messageIds,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: chatId, type: chatId > 0 ? 'private' : 'supergroup' },
+        text: payload.text,
+        ...(payload.reply_markup ? { reply_markup: payload.reply_markup } : {}),
+      };
+    case 'getMe':
+      return TEST_BOT_INFO;
+    default:
+      return true;
+  }
+}
+
+export function createTestBot(deps: {
+  db: Db;
+  logger?: Logger;
+  adminTelegramIds?: number[];
+  publicUrl?: string;
+}): TestBot {
+  const calls: ApiCall[] = [];
+  const failures = new Map<string, { error_code: number; description: string }>();
+  const fakeFetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const method = url.split('/').pop() ?? '';
+    const payload = init?.body ? (JSON.parse(String(init.body)) as Record<string, unknown>) : {};
+    calls.push({ method, payload });
+    const failure = failures.get(method);
+    if (failure) {
+      failures.delete(method);
+      return new Response(JSON.stringify({ ok: false, ...failure }), { status: failure.error_code });
+    }
+    return new Response(JSON.stringify({ ok: true, result: fakeResult(method, payload) }), {
+      headers: { 'content-type': 'application/json' },
+    });
+  }) as typeof fetch;
+  const bot = createBot(TEST_BOT_TOKEN, {
+    db: deps.db,
+    logger: deps.logger ?? createLogger({ level: 'silent' }),
+    adminTelegramIds: deps.adminTelegramIds ?? [],
+    publicUrl: deps.publicUrl,
+    apiRoot: 'https://api.telegram.invalid',
+    botInfo: TEST_BOT_INFO,
+    fetch: fakeFetch,
+  });
+  return {
+    bot,
+    calls,
+    callsOf: (method) => calls.filter((call) => call.method === method),
+    handle: (update) => bot.handleUpdate(update),
+    failNext: (method, errorCode, description) => failures.set(method, { error_code: errorCode, description }),
+    fetch: fakeFetch,
+  };
+}
