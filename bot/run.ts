@@ -63,7 +63,15 @@ export async function startBot(bot: Bot<Context>, options: StartBotOptions): Pro
       },
     },
   );
-  await setBotCommands(bot, Object.keys(LOCALES));
+  try {
+    await setBotCommands(bot, Object.keys(LOCALES));
+  } catch (error) {
+    // The command menu is a convenience: a refused or failed setMyCommands must not stop the bot.
+    log.warn(
+      { err: error instanceof Error ? error.message : String(error) },
+      'Could not set the command menu; continuing',
+    );
+  }
 
   if (options.mode === 'webhook') {
     const url = `${options.publicUrl}${WEBHOOK_PATH}`;

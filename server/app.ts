@@ -54,7 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     requestIdHeader: false, // ids are ours; a client cannot inject one into our logs
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
-    ajv: { customOptions: { removeAdditional: 'all', coerceTypes: false, allErrors: false } },
+    ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // One access line per request: method, route pattern, status, time. No IPs, query strings or bodies.

@@ -8,6 +8,7 @@ import Type from 'typebox';
 import type { Context } from '#bot/context.ts';
 import { WEBHOOK_PATH } from '#bot/run.ts';
 import { WEBHOOK_SECRET_MIN_LENGTH } from '#shared/config/index.ts';
+import { constantTimeEqual } from '#shared/crypto/random.ts';
 
 export interface TelegramRoutesOptions {
   bot: Bot<Context>;
@@ -41,11 +42,12 @@ export async function telegramRoutes(app: FastifyInstance, options: TelegramRout
       },
     },
     async (request, reply) => {
-      await handle(request, reply);
-      // grammY answers 401 to a wrong secret with a text body; normalise to our JSON error shape.
-      if (!reply.sent && reply.statusCode === 401) {
-        return reply.send({ error: { code: 'WEBHOOK_SECRET_INVALID', message: 'Not authorised.' } });
+      // Checked here (constant time) for our JSON error shape; grammY checks again before handling.
+      const given = request.headers['x-telegram-bot-api-secret-token'];
+      if (typeof given !== 'string' || !constantTimeEqual(given, options.secretToken)) {
+        return reply.status(401).send({ error: { code: 'WEBHOOK_SECRET_INVALID', message: 'Not authorised.' } });
       }
+      await handle(request, reply);
       return reply;
     },
   );
