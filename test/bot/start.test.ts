@@ -60,7 +60,9 @@ describe('/start', () => {
     const local = createTestBot({ db: database.db });
     await local.handle(textMessage('/start', ALICE));
     const [sent] = local.callsOf('sendMessage');
-    const buttons = (sent?.payload.reply_markup as Keyboard).inline_keyboard.flat();
+    expect(sent).toBeDefined();
+    const buttons = (sent?.payload.reply_markup as Keyboard | undefined)?.inline_keyboard.flat() ?? [];
+    expect(buttons.map((button) => button.text)).toEqual(['Help']);
     expect(buttons.some((button) => button.web_app)).toBe(false);
   });
 
