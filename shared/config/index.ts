@@ -65,6 +65,22 @@ export const EnvSchema = Type.Object({
   BODY_LIMIT_BYTES: Int(1024, 50 * 1024 * 1024),
 });
 export type Env = Static<typeof EnvSchema>;
+
+/** What a valid value looks like, for the error message (instead of a raw JSON-schema pattern). */
+const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
+  PORT: 'must be an integer from 0 to 65535',
+  DATABASE_URL: 'must be a postgres:// or postgresql:// URL',
+  REDIS_URL: 'must be a redis:// or rediss:// URL',
+  REDIS_PREFIX: 'must be 1-32 characters of A-Z a-z 0-9 _ -',
+  BOT_TOKEN: 'must look like 123456789:AAE… (the token @BotFather gave you)',
+  PUBLIC_URL: 'must be an http(s):// URL such as https://sec.example.com',
+  TELEGRAM_WEBHOOK_SECRET: 'must be characters A-Z a-z 0-9 _ - only (Telegram’s rule), 32 to 256 of them',
+  TELEGRAM_API_ROOT: 'must be an http(s):// URL',
+  ADMIN_TELEGRAM_IDS: 'must be comma-separated numeric Telegram ids',
+  STARTUP_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
+  SHUTDOWN_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
+  BODY_LIMIT_BYTES: 'must be an integer from 1024 to 52428800',
+};
 export const ENV_KEYS = Object.keys(EnvSchema.properties) as (keyof Env)[];
 
 export interface Secrets {
@@ -199,7 +215,7 @@ export function parseConfig(source: Record<string, string | undefined>, options:
     const [error] = Value.Errors(schema, value);
     if (!error) continue;
     const choices = (schema as { anyOf?: { const?: unknown }[] }).anyOf?.map((option) => option.const);
-    const reason = choices ? `must be one of ${choices.join(', ')}` : error.message;
+    const reason = choices ? `must be one of ${choices.join(', ')}` : (FORMAT_HINTS[key] ?? error.message);
     problems.push(describe(key, reason, raw[key]));
   }
   const bad = new Set(problems.map((problem) => problem.split(':')[0]));
