@@ -5,6 +5,8 @@ const INTEGRATION_SHARED = [
   'test/shared/db/**/*.test.ts',
   'test/shared/identity/**/*.test.ts',
   'test/shared/redis/**/*.test.ts',
+  'test/shared/audit/**/*.test.ts',
+  'test/shared/crypto/**/*.db.test.ts',
 ];
 
 export default defineConfig({

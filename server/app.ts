@@ -11,6 +11,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Bot } from 'grammy';
 import type { Context } from '#bot/context.ts';
 import type { Config, Secrets } from '#shared/config/index.ts';
+import type { KeyRing } from '#shared/crypto/key-ring.ts';
+import type { UserKeys } from '#shared/crypto/user-keys.ts';
 import type { Database } from '#shared/db/index.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { RedisHandle } from '#shared/redis/index.ts';
@@ -29,6 +31,9 @@ export interface AppDeps {
   config: Config;
   secrets: Secrets;
   database: Database;
+  /** The key store (per-user data keys), a separate database. */
+  keystore: Database;
+  crypto: { ring: KeyRing; userKeys: UserKeys };
   redis: RedisHandle;
   logger: Logger;
   /** Prefix of every Redis key this deployment writes (tests use a unique one). */
@@ -99,7 +104,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
 
-  await app.register(healthRoutes, { database: deps.database, redis: deps.redis, isShuttingDown });
+  await app.register(healthRoutes, {
+    database: deps.database,
+    keystore: deps.keystore,
+    redis: deps.redis,
+    isShuttingDown,
+  });
   if (deps.bot && deps.config.bot.mode === 'webhook') {
     await app.register(telegramRoutes, { bot: deps.bot, secretToken: deps.secrets.webhookSecret });
   }

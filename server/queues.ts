@@ -3,10 +3,21 @@
  * Payloads carry ids, never personal data.
  */
 import { type ConnectionOptions, type DefaultJobOptions, Queue } from 'bullmq';
+import { AUDIT_CHECKPOINT_INTERVAL_MS } from '#shared/audit/index.ts';
 
 /** Jobs of the `system` queue: checks that the worker role is alive and can reach the database. */
 export type SystemJob = { kind: 'ping'; requestedAt: string };
 export type SystemJobResult = { ok: true; database: 'ok'; processedAt: string };
+/** Jobs of the `crypto` queue: re-encrypt everything under the primary ring key after a rotation. */
+export type CryptoJob = { kind: 'reencrypt'; requestedAt: string; batchSize?: number };
+export type CryptoJobResult = { moved: number; retirable: number[] };
+/** Jobs of the `audit` queue: sign the audit trail's head, and prune entries past retention. */
+export type AuditJob = { kind: 'checkpoint' } | { kind: 'prune' };
+export type AuditJobResult =
+  | { kind: 'checkpoint'; created: boolean; seq: number | null }
+  | { kind: 'prune'; deleted: number; firstSeq: number | null };
+/** How often entries past retention are pruned. */
+export const AUDIT_PRUNE_INTERVAL_MS = 24 * 3600 * 1000;
 
 export const QUEUES = {
   system: {
@@ -18,11 +29,30 @@ export const QUEUES = {
       removeOnFail: { count: 5_000, age: 7 * 24 * 3600 },
     } satisfies DefaultJobOptions,
   },
+  crypto: {
+    name: 'crypto',
+    defaultJobOptions: {
+      attempts: 10, // resumable: each attempt continues from the saved progress
+      backoff: { type: 'exponential', delay: 5_000 },
+      removeOnComplete: { count: 100 },
+      removeOnFail: { count: 1_000 },
+    } satisfies DefaultJobOptions,
+  },
+  audit: {
+    name: 'audit',
+    defaultJobOptions: {
+      attempts: 1, // repeatable: the next run retries, and a broken chain must fail loudly, not be retried away
+      removeOnComplete: { count: 100 },
+      removeOnFail: { count: 1_000 },
+    } satisfies DefaultJobOptions,
+  },
 } as const;
 
 export type QueueName = keyof typeof QUEUES;
 export interface JobTypes {
   system: { data: SystemJob; result: SystemJobResult };
+  crypto: { data: CryptoJob; result: CryptoJobResult };
+  audit: { data: AuditJob; result: AuditJobResult };
 }
 
 export type Queues = { [K in QueueName]: Queue<JobTypes[K]['data'], JobTypes[K]['result']> } & {
@@ -41,11 +71,40 @@ export function createQueues(connection: ConnectionOptions, redisPrefix: string)
     prefix: bullPrefix(redisPrefix),
     defaultJobOptions: QUEUES.system.defaultJobOptions,
   });
-  system.on('error', () => {}); // connection errors surface through readiness, not as crashes
+  const crypto = new Queue<CryptoJob, CryptoJobResult>(QUEUES.crypto.name, {
+    connection,
+    prefix: bullPrefix(redisPrefix),
+    defaultJobOptions: QUEUES.crypto.defaultJobOptions,
+  });
+  const audit = new Queue<AuditJob, AuditJobResult>(QUEUES.audit.name, {
+    connection,
+    prefix: bullPrefix(redisPrefix),
+    defaultJobOptions: QUEUES.audit.defaultJobOptions,
+  });
+  for (const queue of [system, crypto, audit]) queue.on('error', () => {}); // surfaced through readiness, not crashes
   return {
     system,
+    crypto,
+    audit,
     async close() {
-      await system.close();
+      await Promise.all([system.close(), crypto.close(), audit.close()]);
     },
   };
+}
+
+/**
+ * Registers the repeatable jobs (idempotent: every worker process may call it; BullMQ keeps one scheduler per id).
+ * The audit checkpoint runs every AUDIT_CHECKPOINT_INTERVAL_MS, pruning daily.
+ */
+export async function scheduleRepeatableJobs(queues: Queues): Promise<void> {
+  await queues.audit.upsertJobScheduler(
+    'audit-checkpoint',
+    { every: AUDIT_CHECKPOINT_INTERVAL_MS },
+    { name: 'checkpoint', data: { kind: 'checkpoint' } },
+  );
+  await queues.audit.upsertJobScheduler(
+    'audit-prune',
+    { every: AUDIT_PRUNE_INTERVAL_MS },
+    { name: 'prune', data: { kind: 'prune' } },
+  );
 }

@@ -7,12 +7,15 @@ import type { Bot } from 'grammy';
 import type { Context } from '#bot/context.ts';
 import { createBot } from '#bot/create-bot.ts';
 import { type RunningBot, startBot } from '#bot/run.ts';
+import { deriveAuditSigningKey } from '#shared/audit/index.ts';
 import type { Config, Secrets } from '#shared/config/index.ts';
-import { connectDatabase, type Database } from '#shared/db/index.ts';
+import { type KeyRing, loadKeyRing } from '#shared/crypto/key-ring.ts';
+import { createUserKeys, type UserKeys } from '#shared/crypto/user-keys.ts';
+import { connectDatabase, type Database, KEYSTORE_MIGRATIONS_DIR } from '#shared/db/index.ts';
 import type { Logger } from '#shared/logger.ts';
 import { connectRedis, type RedisHandle } from '#shared/redis/index.ts';
 import { type App, buildApp } from './app.ts';
-import { createQueues, type Queues } from './queues.ts';
+import { createQueues, type Queues, scheduleRepeatableJobs } from './queues.ts';
 import { type RunningWorkers, startWorkers } from './workers/index.ts';
 
 export interface RunningProcess {
@@ -65,6 +68,21 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
     );
     await database.migrate();
 
+    // Per-user data keys live in a database of their own, so dumps of the data never carry them.
+    const keystore: Database = await connectDatabase({
+      databaseUrl: config.keystoreDatabaseUrl,
+      pgliteDir: join(config.dataDir, 'keystore'),
+      migrationsDir: KEYSTORE_MIGRATIONS_DIR,
+      connectTimeoutMs: timeoutMs,
+      onRetry: (attempt, error, delayMs) =>
+        logger.warn(`The key store is not reachable (${(error as Error).message}); retry ${attempt} in ${delayMs} ms`),
+    });
+    cleanups.push(() => keystore.close());
+    await keystore.migrate();
+    // Refuses a MASTER_KEY that cannot open the stored keys, rather than failing on every request later.
+    const ring: KeyRing = await loadKeyRing(database.db, secrets.masterKey);
+    const userKeys: UserKeys = createUserKeys({ keystore: keystore.db, ring });
+
     const redis: RedisHandle = await connectRedis({
       url: config.redisUrl,
       isDefault: config.redisIsDefault,
@@ -98,6 +116,8 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         config,
         secrets,
         database,
+        keystore,
+        crypto: { ring, userKeys },
         redis,
         logger,
         redisPrefix: config.redisPrefix,
@@ -117,12 +137,15 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
     if (config.roles.has('worker')) {
       workers = await startWorkers({
         database,
+        crypto: { ring, userKeys },
+        audit: { signingKey: deriveAuditSigningKey(secrets.masterKey) },
         logger,
         connection: () => redis.createBullConnection(),
         redisPrefix: config.redisPrefix,
       });
       const running = workers;
       cleanups.push(() => running.close());
+      await scheduleRepeatableJobs(queues);
     }
 
     let runningBot: RunningBot | undefined;

@@ -2,13 +2,21 @@
  * The worker role: one BullMQ Worker per queue in server/queues.ts. Closing waits for jobs in flight.
  */
 import { type ConnectionOptions, Worker } from 'bullmq';
+import type { AuditSigningKey } from '#shared/audit/index.ts';
+import type { KeyRing } from '#shared/crypto/key-ring.ts';
+import type { UserKeys } from '#shared/crypto/user-keys.ts';
 import type { Database } from '#shared/db/index.ts';
 import type { Logger } from '#shared/logger.ts';
 import { bullPrefix, QUEUES } from '../queues.ts';
+import { auditProcessor } from './audit.worker.ts';
+import { cryptoProcessor } from './crypto.worker.ts';
 import { systemProcessor } from './system.worker.ts';
 
 export interface WorkerDeps {
   database: Database;
+  crypto: { ring: KeyRing; userKeys: UserKeys };
+  /** Signs audit checkpoints (derived from the master key: `deriveAuditSigningKey`). */
+  audit: { signingKey: AuditSigningKey };
   logger: Logger;
   /** A factory, because each BullMQ Worker needs its own blocking connection. */
   connection: () => ConnectionOptions;
@@ -28,7 +36,18 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     prefix: bullPrefix(deps.redisPrefix),
     concurrency: deps.concurrency ?? 4,
   });
-  const workers = [system];
+  const crypto = new Worker(
+    QUEUES.crypto.name,
+    cryptoProcessor({ db: deps.database.db, ring: deps.crypto.ring, userKeys: deps.crypto.userKeys }),
+    { connection: deps.connection(), prefix: bullPrefix(deps.redisPrefix), concurrency: 1 },
+  );
+  const audit = new Worker(
+    QUEUES.audit.name,
+    auditProcessor({ database: deps.database, signingKey: deps.audit.signingKey, logger: log }),
+    // One at a time: checkpoints are cheap, and two at once would only race for the same head.
+    { connection: deps.connection(), prefix: bullPrefix(deps.redisPrefix), concurrency: 1 },
+  );
+  const workers = [system, crypto, audit];
   for (const worker of workers) {
     // Job ids and queue names only: payloads may be sensitive even without personal data.
     worker.on('failed', (job, error) =>

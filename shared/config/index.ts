@@ -29,6 +29,7 @@ export const SECRET_KEYS = [
   'GITHUB_CLIENT_SECRET',
   'DISCORD_CLIENT_SECRET',
   'DATABASE_URL',
+  'KEYSTORE_DATABASE_URL',
   'REDIS_URL',
 ] as const;
 
@@ -43,6 +44,7 @@ export const EnvSchema = Type.Object({
   DATA_DIR: Str({ minLength: 1 }),
   LOG_LEVEL: Type.Optional(Type.Union(LOG_LEVELS.map((level) => Type.Literal(level)))),
   DATABASE_URL: Str({ pattern: '^postgres(ql)?://' }),
+  KEYSTORE_DATABASE_URL: Str({ pattern: '^postgres(ql)?://' }),
   REDIS_URL: Str({ pattern: '^rediss?://' }),
   REDIS_PREFIX: Str({ pattern: '^[A-Za-z0-9_-]{1,32}$' }),
   ROLES: Str(),
@@ -70,6 +72,7 @@ export type Env = Static<typeof EnvSchema>;
 const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
   PORT: 'must be an integer from 0 to 65535',
   DATABASE_URL: 'must be a postgres:// or postgresql:// URL',
+  KEYSTORE_DATABASE_URL: 'must be a postgres:// or postgresql:// URL',
   REDIS_URL: 'must be a redis:// or rediss:// URL',
   REDIS_PREFIX: 'must be 1-32 characters of A-Z a-z 0-9 _ -',
   BOT_TOKEN: 'must look like 123456789:AAE… (the token @BotFather gave you)',
@@ -102,6 +105,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Unset → embedded PGlite in `dataDir/pglite`. */
   databaseUrl: string | undefined;
+  /** The key store's database (per-user data keys); unset with PGlite → its own PGlite in `dataDir/keystore`. */
+  keystoreDatabaseUrl: string | undefined;
   redisUrl: string;
   /** Prefix of every Redis key (several deployments can share one Redis). */
   redisPrefix: string;
@@ -185,6 +190,18 @@ export function decodeSigningKeys(value: string): Buffer[] | undefined {
 /** A key of one repeated byte (all zeros, all 0x41, …) is a placeholder, not a secret. */
 export function isTriviallyWeak(bytes: Uint8Array): boolean {
   return bytes.length > 0 && bytes.every((byte) => byte === bytes[0]);
+}
+
+/** Host, port and database name equal (credentials aside). */
+function sameDatabase(a: string, b: string): boolean {
+  try {
+    const left = new URL(a);
+    const right = new URL(b);
+    const port = (url: URL) => url.port || '5432';
+    return left.hostname === right.hostname && port(left) === port(right) && left.pathname === right.pathname;
+  } catch {
+    return false;
+  }
 }
 
 function describe(key: string, message: string, value: unknown): string {
@@ -294,6 +311,22 @@ export function parseConfig(source: Record<string, string | undefined>, options:
     problems.push('PUBLIC_URL: is required with BOT_MODE=webhook (Telegram needs an https URL to send updates to)');
   }
 
+  // Data keys must not sit in the database they protect: a dump of the data would carry the keys with it,
+  // and crypto-shredding could not reach old backups.
+  if (ok('DATABASE_URL') && !raw.KEYSTORE_DATABASE_URL) {
+    problems.push(
+      'KEYSTORE_DATABASE_URL: is required with DATABASE_URL (a second database, e.g. on the same server, ' +
+        'holds the per-user data keys so backups of the data can be crypto-shredded)',
+    );
+  } else if (
+    ok('DATABASE_URL') &&
+    raw.DATABASE_URL &&
+    raw.KEYSTORE_DATABASE_URL &&
+    sameDatabase(raw.DATABASE_URL, raw.KEYSTORE_DATABASE_URL)
+  ) {
+    problems.push('KEYSTORE_DATABASE_URL: must name a different database from DATABASE_URL');
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
 
   const cwd = options.cwd ?? '.';
@@ -309,6 +342,7 @@ export function parseConfig(source: Record<string, string | undefined>, options:
     dataDir: isAbsolute(dataDir) ? dataDir : resolve(cwd, dataDir),
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'warn' : 'info'),
     databaseUrl: env.DATABASE_URL,
+    keystoreDatabaseUrl: env.KEYSTORE_DATABASE_URL,
     redisUrl: env.REDIS_URL ?? DEFAULT_REDIS_URL,
     redisIsDefault: env.REDIS_URL === undefined,
     redisPrefix: env.REDIS_PREFIX ?? 'tsp',

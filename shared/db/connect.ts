@@ -18,6 +18,8 @@ import * as schema from './schema.ts';
 
 /** Where drizzle-kit writes the SQL migrations committed with the code. */
 export const MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'migrations');
+/** The key store's migrations (a separate database). */
+export const KEYSTORE_MIGRATIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'keystore', 'migrations');
 /** Advisory-lock key held while migrating: any constant shared by every process of this product. */
 const MIGRATION_LOCK_KEY = 7_201_522_017;
 
@@ -30,22 +32,24 @@ export interface ConnectDatabaseOptions {
   connectTimeoutMs?: number;
   poolMax?: number;
   onRetry?: (attempt: number, error: unknown, delayMs: number) => void;
+  /** Migrations to apply (default: the data schema's; the key store passes its own). */
+  migrationsDir?: string;
 }
 
 interface Journal {
   entries: { tag: string; when: number }[];
 }
 
-function lastMigrationMillis(): number {
-  const journal = JSON.parse(readFileSync(join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as Journal;
+function lastMigrationMillis(migrationsDir: string): number {
+  const journal = JSON.parse(readFileSync(join(migrationsDir, 'meta', '_journal.json'), 'utf8')) as Journal;
   return Math.max(0, ...journal.entries.map((entry) => entry.when));
 }
 
-async function isMigrated(db: Db): Promise<boolean> {
+async function isMigrated(db: Db, migrationsDir: string): Promise<boolean> {
   try {
     const result = await db.execute(sql`select max(created_at)::text as last from drizzle.__drizzle_migrations`);
     const row = (result as unknown as { rows: { last: string | null }[] }).rows[0];
-    return row?.last != null && Number(row.last) >= lastMigrationMillis();
+    return row?.last != null && Number(row.last) >= lastMigrationMillis(migrationsDir);
   } catch {
     return false;
   }
@@ -76,7 +80,7 @@ function isPidAlive(pid: number): boolean {
  */
 function lockPgliteDir(dir: string): () => void {
   mkdirSync(dir, { recursive: true });
-  const lockPath = join(dir, '..', 'pglite.lock');
+  const lockPath = `${dir.replace(/\/+$/, '')}.lock`;
   for (let tries = 0; tries < 2; tries++) {
     try {
       writeFileSync(lockPath, String(process.pid), { flag: 'wx' });
@@ -101,6 +105,7 @@ function lockPgliteDir(dir: string): () => void {
  * @throws RetryTimeoutError when the server stays unreachable; Error when the PGlite folder is in use.
  */
 export async function connectDatabase(options: ConnectDatabaseOptions): Promise<Database> {
+  const migrationsFolder = options.migrationsDir ?? MIGRATIONS_DIR;
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolMax ?? 10 });
     // An idle client losing its server must not crash the process; the next query reports it.
@@ -124,13 +129,13 @@ export async function connectDatabase(options: ConnectDatabaseOptions): Promise<
         try {
           // Several processes may start at once: one migrates, the others wait and then find nothing to do.
           await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-          await migratePg(drizzlePg(client), { migrationsFolder: MIGRATIONS_DIR });
+          await migratePg(drizzlePg(client), { migrationsFolder });
         } finally {
           await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => {});
           client.release();
         }
       }),
-      isMigrated: () => isMigrated(db),
+      isMigrated: () => isMigrated(db, migrationsFolder),
       close: () => pool.end(),
     };
   }
@@ -152,8 +157,8 @@ export async function connectDatabase(options: ConnectDatabaseOptions): Promise<
       await client.query('select 1');
     },
     // One connection: concurrent callers in this process must take turns (the lock file keeps other processes out).
-    migrate: serialised(() => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_DIR })),
-    isMigrated: () => isMigrated(db),
+    migrate: serialised(() => migratePglite(drizzlePglite(client), { migrationsFolder })),
+    isMigrated: () => isMigrated(db, migrationsFolder),
     async close() {
       try {
         await client.close();

@@ -22,4 +22,4 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export { type ConnectDatabaseOptions, connectDatabase } from './connect.ts';
+export { type ConnectDatabaseOptions, connectDatabase, KEYSTORE_MIGRATIONS_DIR, MIGRATIONS_DIR } from './connect.ts';

@@ -33,3 +33,5 @@ export const users = pgTable(
 
 export type User = typeof users.$inferSelect;
 export type NewUser = typeof users.$inferInsert;
+export * from './schema-audit.ts';
+export * from './schema-crypto.ts';

@@ -6,6 +6,8 @@
  * longer exists, so every migration must keep this file in step.
  */
 
+import { AUDIT_RETENTION_DAYS } from '../audit/retention.ts';
+
 /** GDPR Art. 6(1) bases this product relies on. */
 export const LEGAL_BASES = ['contract', 'legitimate_interest', 'consent', 'legal_obligation'] as const;
 export type LegalBasis = (typeof LEGAL_BASES)[number];
@@ -59,6 +61,11 @@ export interface ColumnSpec {
   erasure: ErasureMethod;
   /** Sealed with field encryption (AEAD); `crypto_shred` erasure implies true. */
   encrypted: boolean;
+  /**
+   * Which key seals it, when encrypted: the subject's data key ('user', shreddable) or the key ring
+   * ('ring', for non-personal secrets; re-encrypted by the rotation job).
+   */
+  keyScope?: 'user' | 'ring';
 }
 
 export interface TableSpec {
@@ -66,6 +73,10 @@ export interface TableSpec {
   describes: string;
   /** The column holding the subject's user id (for export and erasure), or null for non-personal tables. */
   subjectColumn: string | null;
+  /** Primary-key column (default `id`), used to address rows when re-encrypting. */
+  primaryKey?: string;
+  /** Which database holds the table: the data (default) or the key store. */
+  store?: 'data' | 'keystore';
   columns: Record<string, ColumnSpec>;
 }
 
@@ -81,6 +92,35 @@ const system = (purpose: string): ColumnSpec => ({
   encrypted: false,
 });
 const KEEP_WHILE_ACCOUNT: RetentionRule = { days: 0, from: 'account_deleted' };
+
+/** Audit entries are kept unaltered for the retention period, then pruned whole (shared/audit/retention.ts). */
+const AUDIT_RETENTION: RetentionRule = { days: AUDIT_RETENTION_DAYS, from: 'created' };
+/**
+ * A column of an audit entry about a person: kept as recorded even when they ask for erasure (GDPR
+ * Art. 17(3)(e) and Recital 49: security logs); only the sealed details are erased, by crypto-shredding.
+ */
+const audited = (category: DataCategory, purpose: string): ColumnSpec => ({
+  personal: true,
+  category,
+  purpose: `${purpose} Kept unaltered in the tamper-evident audit trail for ${AUDIT_RETENTION_DAYS} days.`,
+  legalBasis: 'legitimate_interest',
+  retention: AUDIT_RETENTION,
+  export: 'plain',
+  erasure: 'keep',
+  encrypted: false,
+});
+const auditChain = (purpose: string): ColumnSpec => ({ ...system(purpose), retention: AUDIT_RETENTION });
+/** A column of a person's API key: theirs, exported to them, gone with the key or the account. */
+const apiKeyColumn = (category: DataCategory, purpose: string, exportAs: ExportMethod = 'plain'): ColumnSpec => ({
+  personal: true,
+  category,
+  purpose,
+  legalBasis: 'contract',
+  retention: KEEP_WHILE_ACCOUNT,
+  export: exportAs,
+  erasure: 'delete_row',
+  encrypted: false,
+});
 
 /**
  * Every table and column in the database, keyed by SQL names.
@@ -153,6 +193,109 @@ export const DATA_MAP = {
       updated_at: system('Row bookkeeping.'),
     },
   },
+  crypto_keys: {
+    describes: 'A data-encryption key of the key ring, sealed by the master key.',
+    subjectColumn: null,
+    columns: {
+      id: system('Key id written into every value the key seals.'),
+      status: system('Which key seals new data, which only opens old data, which is retired.'),
+      wrapped_key: {
+        ...system('The key itself, sealed by the master key (never stored in the clear).'),
+        category: 'security',
+      },
+      master_fingerprint: system('Detects a wrong MASTER_KEY at start.'),
+      created_at: system('Key bookkeeping.'),
+      promoted_at: system('Key bookkeeping.'),
+      retired_at: system('Key bookkeeping.'),
+    },
+  },
+  user_keys: {
+    describes: 'A person’s data key, in the separate key store; destroying it erases their sealed data everywhere.',
+    subjectColumn: 'user_id',
+    store: 'keystore',
+    primaryKey: 'user_id',
+    columns: {
+      user_id: {
+        personal: true,
+        category: 'identifiers',
+        purpose: 'Find the data key of the person it protects.',
+        legalBasis: 'contract',
+        retention: { days: null, from: 'not_applicable' },
+        export: 'omitted',
+        // The row stays as a tombstone (no key material) so nothing new is sealed for an erased person.
+        erasure: 'keep',
+        encrypted: false,
+      },
+      wrapped_key: {
+        personal: true,
+        category: 'security',
+        purpose: 'The person’s data key, sealed by a key-ring key; erasing it is crypto-shredding.',
+        legalBasis: 'contract',
+        retention: KEEP_WHILE_ACCOUNT,
+        export: 'omitted',
+        erasure: 'set_null',
+        encrypted: false,
+      },
+      ring_key_id: system('Which ring key seals the data key.'),
+      created_at: system('Key bookkeeping.'),
+      shredded_at: system('When the key was destroyed (proof of erasure).'),
+    },
+  },
+  audit_log: {
+    describes:
+      'One security-relevant action (a sign-in or its failure, an MFA or role change, a key created, an admin ' +
+      'action, a data request, a security event) in the tamper-evident audit trail.',
+    subjectColumn: 'subject_user_id',
+    // No primaryKey override: `id` (not `seq`) is the row id the sealed details are bound to.
+    columns: {
+      seq: auditChain('Position in the hash chain; gapless, so a removed entry shows.'),
+      id: auditChain('Entry id; binds the sealed details to this entry.'),
+      occurred_at: audited('usage', 'When the action happened.'),
+      actor_type: audited('security', 'Whether a person, an API key or the system acted.'),
+      actor_id: {
+        ...audited('identifiers', 'Who acted: an account id, an API key id or a system component.'),
+        // When an admin acted on the person, the admin's id is not the person's data to receive.
+        export: 'omitted',
+      },
+      action: audited('security', 'What was done (e.g. auth.login, mfa.totp_enabled).'),
+      target_type: audited('security', 'What kind of thing the action was done to.'),
+      target_id: audited('identifiers', 'Which thing the action was done to (an opaque id).'),
+      subject_user_id: audited('identifiers', 'The person the entry is about, so their export and erasure find it.'),
+      result: audited('security', 'Whether the action succeeded, failed or was denied.'),
+      reason_code: audited('security', 'Why it failed or was denied (a code, never free text).'),
+      request_id: { ...audited('usage', 'Links the entry to the request that caused it.'), export: 'omitted' },
+      source: audited('usage', 'Whether it came through the bot, the API or a worker.'),
+      ip_prefix: audited(
+        'usage',
+        'The network the request came from (IPv4 /24, IPv6 /48; never the address) to spot attacks.',
+      ),
+      details: {
+        personal: true,
+        category: 'security',
+        purpose: 'Personal details of the action, sealed with the person’s data key.',
+        legalBasis: 'legitimate_interest',
+        retention: AUDIT_RETENTION,
+        export: 'decrypted',
+        // The entry cannot change (append-only, hash-chained): destroying the key erases the details.
+        erasure: 'crypto_shred',
+        encrypted: true,
+        keyScope: 'user',
+      },
+      prev_hash: auditChain('Hash of the previous entry: the link of the chain.'),
+      hash: auditChain('Hash of this entry, over every other column: shows any alteration.'),
+    },
+  },
+  audit_checkpoints: {
+    describes: 'A signed statement of the audit trail’s head hash, which shows a rewritten trail.',
+    subjectColumn: null,
+    columns: {
+      seq: system('The entry the checkpoint vouches for.'),
+      head_hash: system('The chain hash at that entry.'),
+      key_id: system('Which signing key signed (RFC 7638 thumbprint).'),
+      signature: system('Ed25519 signature by the deployment’s checkpoint key.'),
+      created_at: system('When the checkpoint was signed.'),
+    },
+  },
 } satisfies Record<string, TableSpec>;
 
 export type DataMap = Record<string, TableSpec>;
@@ -165,10 +308,17 @@ export const dataMap: DataMap = DATA_MAP;
  * @returns human-readable problems: undeclared tables/columns, declared ones that no longer exist, and
  *          inconsistent declarations (e.g. crypto-shred erasure on an unencrypted column). Empty when in step.
  */
-export function checkDataMap(live: Record<string, readonly string[]>, map: DataMap = dataMap): string[] {
+export function checkDataMap(
+  live: Record<string, readonly string[]>,
+  map: DataMap = dataMap,
+  store: 'data' | 'keystore' = 'data',
+): string[] {
   const problems: string[] = [];
+  const tables: DataMap = Object.fromEntries(
+    Object.entries(map).filter(([, spec]) => (spec.store ?? 'data') === store),
+  );
   for (const [table, columns] of Object.entries(live)) {
-    const spec = map[table];
+    const spec = tables[table];
     if (!spec) {
       problems.push(`table ${table} is not declared in the data map`);
       continue;
@@ -177,7 +327,7 @@ export function checkDataMap(live: Record<string, readonly string[]>, map: DataM
       if (!spec.columns[column]) problems.push(`column ${table}.${column} is not declared in the data map`);
     }
   }
-  for (const [table, spec] of Object.entries(map)) {
+  for (const [table, spec] of Object.entries(tables)) {
     const columns = live[table];
     if (!columns) {
       problems.push(`table ${table} is declared in the data map but does not exist`);
@@ -193,6 +343,12 @@ export function checkDataMap(live: Record<string, readonly string[]>, map: DataM
       if (columnSpec.erasure === 'crypto_shred' && !columnSpec.encrypted) {
         problems.push(`column ${table}.${column}: crypto_shred erasure needs an encrypted column`);
       }
+      if (columnSpec.encrypted && !columnSpec.keyScope) {
+        problems.push(`column ${table}.${column}: an encrypted column must say which key seals it (keyScope)`);
+      }
+      if (columnSpec.erasure === 'crypto_shred' && columnSpec.keyScope !== 'user') {
+        problems.push(`column ${table}.${column}: crypto_shred erasure needs the subject's data key (keyScope user)`);
+      }
       if (columnSpec.personal && columnSpec.category === 'system') {
         problems.push(`column ${table}.${column}: personal data cannot be in the system category`);
       }
@@ -202,4 +358,15 @@ export function checkDataMap(live: Record<string, readonly string[]>, map: DataM
     }
   }
   return problems;
+}
+
+/** Columns sealed with ring keys, for the rotation job (derived from the map: no second list). */
+export function ringSealedColumns(map: DataMap = dataMap): { table: string; column: string; idColumn: string }[] {
+  return Object.entries(map).flatMap(([table, spec]) =>
+    (spec.store ?? 'data') === 'data'
+      ? Object.entries(spec.columns)
+          .filter(([, column]) => column.encrypted && column.keyScope === 'ring')
+          .map(([column]) => ({ table, column, idColumn: spec.primaryKey ?? 'id' }))
+      : [],
+  );
 }

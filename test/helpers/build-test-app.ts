@@ -7,10 +7,12 @@ import type { Context } from '#bot/context.ts';
 import { type App, type AppDeps, buildApp } from '#server/app.ts';
 import { createQueues, type Queues } from '#server/queues.ts';
 import type { Config, Secrets } from '#shared/config/index.ts';
+import { type KeyRing, loadKeyRing } from '#shared/crypto/key-ring.ts';
+import { createUserKeys, type UserKeys } from '#shared/crypto/user-keys.ts';
 import { createLogger, type Logger } from '#shared/logger.ts';
 import type { RedisHandle } from '#shared/redis/index.ts';
 import { createTestConfig } from './test-config.ts';
-import { createTestDatabase, type TestDatabase } from './test-db.ts';
+import { createTestDatabase, createTestKeystore, type TestDatabase } from './test-db.ts';
 import { createTestRedis } from './test-redis.ts';
 
 export interface TestApp {
@@ -18,6 +20,9 @@ export interface TestApp {
   config: Config;
   secrets: Secrets;
   database: TestDatabase;
+  keystore: TestDatabase;
+  ring: KeyRing;
+  userKeys: UserKeys;
   redis: RedisHandle;
   queues: Queues;
   logger: Logger;
@@ -31,13 +36,20 @@ export interface BuildTestAppOptions {
   /** A Redis other than the default test server (e.g. one the test starts and kills). */
   redis?: RedisHandle;
   bot?: Bot<Context>;
+  /** Reuse another app's secrets (needed when reusing its database: the key ring is sealed by its master key). */
+  secrets?: Secrets;
   webappRoot?: string;
   isShuttingDown?: () => boolean;
 }
 
 export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<TestApp> {
-  const { config, secrets } = createTestConfig(options.env);
+  const generated = createTestConfig(options.env);
+  const config = generated.config;
+  const secrets = options.secrets ?? generated.secrets;
   const database = options.database ?? (await createTestDatabase());
+  const keystore = await createTestKeystore();
+  const ring = await loadKeyRing(database.db, secrets.masterKey);
+  const userKeys = createUserKeys({ keystore: keystore.db, ring });
   const testRedis = options.redis ? undefined : await createTestRedis();
   const redis = options.redis ?? (testRedis as RedisHandle);
   const redisPrefix = testRedis?.prefix ?? `test-${Date.now().toString(36)}`;
@@ -47,6 +59,8 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
     config,
     secrets,
     database,
+    keystore,
+    crypto: { ring, userKeys },
     redis,
     logger,
     redisPrefix,
@@ -61,6 +75,9 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
     config,
     secrets,
     database,
+    keystore,
+    ring,
+    userKeys,
     redis,
     queues,
     logger,
@@ -68,6 +85,7 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
       await app.close();
       await queues.close();
       if (testRedis) await testRedis.close();
+      await keystore.close();
       if (!options.database) await database.close();
     },
   };

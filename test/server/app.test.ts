@@ -29,10 +29,13 @@ describe('health', () => {
     expect(response.json()).toEqual({ status: 'ok' });
   });
 
-  it('GET /readyz checks the database, migrations and Redis', async () => {
+  it('GET /readyz checks the database, the key store, migrations and Redis', async () => {
     const response = await t.app.inject({ method: 'GET', url: '/readyz' });
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({ status: 'ready', checks: { database: 'ok', migrations: 'ok', redis: 'ok' } });
+    expect(response.json()).toEqual({
+      status: 'ready',
+      checks: { database: 'ok', keystore: 'ok', migrations: 'ok', redis: 'ok' },
+    });
     expect(response.headers['cache-control']).toBe('no-store');
   });
 });

@@ -3,6 +3,7 @@
  * refuses bad configuration before opening any connection, refuses dev secrets in production, and stops
  * cleanly on SIGTERM.
  */
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -62,6 +63,7 @@ describe('npm start (server/main.ts)', () => {
       BOT_MODE: 'smoke-signals',
       ROLES: 'api,cron',
       DATABASE_URL: `postgres://app:pw@127.0.0.1:${counter.port}/app`,
+      KEYSTORE_DATABASE_URL: `postgres://app:pw@127.0.0.1:${counter.port}/app_keys`,
       REDIS_URL: `redis://127.0.0.1:${counter.port}`,
       DATA_DIR: mkdtempSync(join(tmpdir(), 'tsp-bad-')),
     });
@@ -71,6 +73,19 @@ describe('npm start (server/main.ts)', () => {
     for (const key of ['PORT', 'BOT_MODE', 'ROLES']) expect(result.output).toMatch(new RegExp(`^  - ${key}: `, 'm'));
     expect(result.output).not.toContain('pw@');
     expect(counter.count()).toBe(0);
+  });
+
+  it('refuses to start with a MASTER_KEY that cannot open the stored keys', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tsp-master-'));
+    const [right, wrong] = [randomBytes(32).toString('hex'), randomBytes(32).toString('hex')];
+    const first = await spawnServer({ DATA_DIR: dataDir, MASTER_KEY: right, ROLES: 'api' });
+    servers.push(first);
+    expect(await first.stop()).toBe(0);
+    const second = await runMain({ DATA_DIR: dataDir, MASTER_KEY: wrong, ROLES: 'api', LOG_LEVEL: 'info' });
+    expect(second.code).toBe(1);
+    expect(second.output).toMatch(/MASTER_KEY does not open the stored encryption keys/);
+    expect(second.output).not.toContain(wrong);
+    expect(second.output).not.toContain(right);
   });
 
   it('refuses to start in production without real secrets', async () => {
@@ -84,6 +99,7 @@ describe('npm start (server/main.ts)', () => {
     const port = await freePort();
     const result = await runMain({
       DATABASE_URL: `postgres://app@127.0.0.1:${port}/app`,
+      KEYSTORE_DATABASE_URL: `postgres://app@127.0.0.1:${port}/app_keys`,
       STARTUP_TIMEOUT_SECONDS: '2',
       DATA_DIR: mkdtempSync(join(tmpdir(), 'tsp-nodb-')),
       LOG_LEVEL: 'info',

@@ -93,7 +93,10 @@ describe('Redis killed and restarted', () => {
     // The client notices the closed socket within milliseconds; from then on the guard answers at once.
     await waitFor(async () => (await webhook()).statusCode === 503, 2_000);
     const ready = await readyz();
-    expect(ready.json()).toEqual({ status: 'not_ready', checks: { database: 'ok', migrations: 'ok', redis: 'fail' } });
+    expect(ready.json()).toEqual({
+      status: 'not_ready',
+      checks: { database: 'ok', keystore: 'ok', migrations: 'ok', redis: 'fail' },
+    });
 
     const started = Date.now();
     const response = await webhook();

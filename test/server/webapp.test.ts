@@ -21,7 +21,7 @@ beforeAll(async () => {
   writeFileSync(join(root, 'assets', 'index-abc123.js'), 'console.log("app")');
   writeFileSync(join(root, 'favicon.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
   t = await buildTestApp({ webappRoot: root });
-  notBuilt = await buildTestApp({ database: t.database, webappRoot: join(root, 'missing') });
+  notBuilt = await buildTestApp({ database: t.database, secrets: t.secrets, webappRoot: join(root, 'missing') });
 });
 afterAll(async () => {
   await notBuilt.close();

@@ -49,7 +49,7 @@ describe('POST /telegram/webhook', () => {
   });
 
   it('is not mounted in polling mode', async () => {
-    const polling = await buildTestApp({ database: t.database, bot: testBot.bot });
+    const polling = await buildTestApp({ database: t.database, secrets: t.secrets, bot: testBot.bot });
     const response = await polling.app.inject({
       method: 'POST',
       url: '/telegram/webhook',

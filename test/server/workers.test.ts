@@ -6,8 +6,12 @@ import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bullPrefix, createQueues, type Queues } from '#server/queues.ts';
 import { startWorkers } from '#server/workers/index.ts';
+import { deriveAuditSigningKey } from '#shared/audit/index.ts';
+import { loadKeyRing } from '#shared/crypto/key-ring.ts';
+import { randomBytesOf } from '#shared/crypto/random.ts';
+import { createUserKeys } from '#shared/crypto/user-keys.ts';
 import { createLogger } from '#shared/logger.ts';
-import { createTestDatabase, type TestDatabase } from '#test/helpers/test-db.ts';
+import { createTestDatabase, createTestKeystore, type TestDatabase } from '#test/helpers/test-db.ts';
 import { createTestRedis, type TestRedis } from '#test/helpers/test-redis.ts';
 
 let database: TestDatabase;
@@ -26,8 +30,12 @@ afterAll(async () => {
 
 describe('workers', () => {
   it('process a system ping job against the database and close cleanly', async () => {
+    const keystore = await createTestKeystore();
+    const ring = await loadKeyRing(database.db, randomBytesOf(32));
     const workers = await startWorkers({
       database,
+      crypto: { ring, userKeys: createUserKeys({ keystore: keystore.db, ring }) },
+      audit: { signingKey: deriveAuditSigningKey(randomBytesOf(32)) },
       logger: createLogger({ level: 'silent' }),
       connection: () => redis.createBullConnection(),
       redisPrefix: redis.prefix,
@@ -43,5 +51,6 @@ describe('workers', () => {
     await events.close();
     await workers.close();
     expect(await workers.workers[0]?.isRunning()).toBe(false);
+    await keystore.close();
   });
 });

@@ -9,6 +9,7 @@ import type { RedisHandle } from '#shared/redis/index.ts';
 
 export interface HealthRoutesOptions {
   database: Database;
+  keystore: Database;
   redis: RedisHandle;
   isShuttingDown: () => boolean;
 }
@@ -16,9 +17,9 @@ export interface HealthRoutesOptions {
 const CheckState = Type.Union([Type.Literal('ok'), Type.Literal('fail')]);
 const ReadyResponse = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
-  checks: Type.Object({ database: CheckState, migrations: CheckState, redis: CheckState }),
+  checks: Type.Object({ database: CheckState, keystore: CheckState, migrations: CheckState, redis: CheckState }),
 });
-const PING_TIMEOUT_MS = 1_000;
+const PING_TIMEOUT_MS = 2_500; // generous: a busy database is not a down one
 
 async function withTimeout<T>(promise: Promise<T>, fallback: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -49,26 +50,34 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: database, migrations and Redis are ok',
+        summary: 'Readiness: database, key store, migrations and Redis are ok',
         tags: ['health'],
         response: { 200: ReadyResponse, 503: ReadyResponse },
       },
     },
     async (_request, reply) => {
-      const [database, migrations, redis] = await Promise.all([
+      const [database, keystore, migrations, redis] = await Promise.all([
         withTimeout(
           options.database.ping().then(() => true),
           false,
         ),
-        withTimeout(options.database.isMigrated(), false),
+        withTimeout(
+          options.keystore.ping().then(() => true),
+          false,
+        ),
+        withTimeout(
+          Promise.all([options.database.isMigrated(), options.keystore.isMigrated()]).then(([a, b]) => a && b),
+          false,
+        ),
         options.redis.isReady(PING_TIMEOUT_MS),
       ]);
       const checks = {
         database: database ? 'ok' : 'fail',
+        keystore: keystore ? 'ok' : 'fail',
         migrations: migrations ? 'ok' : 'fail',
         redis: redis ? 'ok' : 'fail',
       } as const;
-      const ready = database && migrations && redis && !options.isShuttingDown();
+      const ready = database && keystore && migrations && redis && !options.isShuttingDown();
       reply.header('cache-control', 'no-store');
       return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
     },

@@ -45,6 +45,7 @@ describe('parseConfig', () => {
       PORT: '8080',
       HOST: '0.0.0.0',
       DATABASE_URL: 'postgres://app@db:5432/app',
+      KEYSTORE_DATABASE_URL: 'postgres://app@db:5432/app_keys',
       REDIS_URL: 'redis://cache:6379/2',
       ROLES: 'api, worker',
       BOT_TOKEN,
@@ -102,6 +103,23 @@ describe('parseConfig', () => {
   it('refuses a webhook secret shorter than 32 characters or derived from the token', () => {
     expect(problemsOf({ TELEGRAM_WEBHOOK_SECRET: 'short' })[0]).toMatch(/at least 32/);
     expect(problemsOf({ TELEGRAM_WEBHOOK_SECRET: 'x'.repeat(40) })[0]).toMatch(/placeholder/);
+  });
+
+  it('keeps the key store out of the data database', () => {
+    expect(problemsOf({ DATABASE_URL: 'postgres://app@db/app' })[0]).toMatch(
+      /^KEYSTORE_DATABASE_URL: is required with DATABASE_URL/,
+    );
+    expect(
+      problemsOf({
+        DATABASE_URL: 'postgres://app@db:5432/app',
+        KEYSTORE_DATABASE_URL: 'postgres://other:pw@db/app',
+      })[0],
+    ).toMatch(/^KEYSTORE_DATABASE_URL: must name a different database/);
+    const config = parseConfig({
+      DATABASE_URL: 'postgres://app@db/app',
+      KEYSTORE_DATABASE_URL: 'postgres://app@db/app_keys',
+    });
+    expect(config.keystoreDatabaseUrl).toBe('postgres://app@db/app_keys');
   });
 
   it('needs PUBLIC_URL for webhook mode', () => {

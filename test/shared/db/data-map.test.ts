@@ -6,7 +6,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '#shared/db/index.ts';
 import { checkDataMap, dataMap } from '#shared/privacy/data-map.ts';
-import { createTestDatabase, type TestDatabase } from '#test/helpers/test-db.ts';
+import { createTestDatabase, createTestKeystore, type TestDatabase } from '#test/helpers/test-db.ts';
 
 /** Every table and column in the public schema, as the database reports them. */
 async function liveSchema(db: Db): Promise<Record<string, string[]>> {
@@ -19,6 +19,15 @@ async function liveSchema(db: Db): Promise<Record<string, string[]>> {
     live[row.table_name] = [...(live[row.table_name] ?? []), row.column_name];
   }
   return live;
+}
+
+/** The live schema exactly as the map declares it (for checks that must not depend on a database). */
+function declaredTables(store: 'data' | 'keystore'): Record<string, string[]> {
+  return Object.fromEntries(
+    Object.entries(dataMap)
+      .filter(([, spec]) => (spec.store ?? 'data') === store)
+      .map(([table, spec]) => [table, Object.keys(spec.columns)]),
+  );
 }
 
 let database: TestDatabase;
@@ -34,17 +43,26 @@ describe('data map', () => {
     expect(checkDataMap(await liveSchema(database.db))).toEqual([]);
   });
 
+  it('declares every column of the key store too', async () => {
+    const keystore = await createTestKeystore();
+    expect(checkDataMap(await liveSchema(keystore.db), dataMap, 'keystore')).toEqual([]);
+    await keystore.close();
+  });
+
   it('fails on an undeclared column, naming it', async () => {
     const scratch = await createTestDatabase();
+    const before = checkDataMap(await liveSchema(scratch.db));
     await scratch.db.execute(sql`alter table users add column phone_number text`);
     expect(checkDataMap(await liveSchema(scratch.db))).toEqual([
+      ...before,
       'column users.phone_number is not declared in the data map',
     ]);
     await scratch.close();
   });
 
   it('fails on a declared column that no longer exists, and on an undeclared table', () => {
-    const live = {
+    const live: Record<string, string[]> = {
+      ...declaredTables('data'),
       users: Object.keys(dataMap.users?.columns ?? {}).filter((c) => c !== 'language_code'),
       notes: ['id'],
     };
@@ -59,8 +77,9 @@ describe('data map', () => {
     const users = broken.users;
     if (!users?.columns.language_code) throw new Error('fixture');
     users.columns.language_code = { ...users.columns.language_code, erasure: 'crypto_shred', encrypted: false };
-    expect(checkDataMap({ users: Object.keys(users.columns) }, broken)).toEqual([
+    expect(checkDataMap(declaredTables('data'), broken)).toEqual([
       'column users.language_code: crypto_shred erasure needs an encrypted column',
+      "column users.language_code: crypto_shred erasure needs the subject's data key (keyScope user)",
     ]);
   });
 });

@@ -56,7 +56,8 @@ describe(`migrations (${process.env.TEST_DATABASE_URL ? 'PostgreSQL server' : 'P
     }
     const fresh = await createTestDatabase(); // already migrated once; drop the schema to start over
     await fresh.db.execute(sql`drop schema drizzle cascade`);
-    await fresh.db.execute(sql`drop table users`);
+    await fresh.db.execute(sql`drop schema public cascade`);
+    await fresh.db.execute(sql`create schema public`);
     expect(await fresh.isMigrated()).toBe(false);
     const starters = await Promise.all([1, 2, 3, 4].map(() => connectDatabase({ databaseUrl: fresh.url, poolMax: 2 })));
     await Promise.all(starters.map((starter) => starter.migrate()));
