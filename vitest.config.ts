@@ -6,7 +6,9 @@ const INTEGRATION_SHARED = [
   'test/shared/identity/**/*.test.ts',
   'test/shared/redis/**/*.test.ts',
   'test/shared/audit/**/*.test.ts',
+  'test/shared/api-keys/**/*.test.ts',
   'test/shared/crypto/**/*.db.test.ts',
+  'test/shared/tokens/**/*.test.ts',
 ];
 
 export default defineConfig({

@@ -5,11 +5,16 @@
 import { sequentialize } from '@grammyjs/runner';
 import { Bot, type BotConfig, type BotError, GrammyError, HttpError } from 'grammy';
 import type { LanguageCode, UserFromGetMe } from 'grammy/types';
+import type { ApiKeyService } from '#shared/api-keys/index.ts';
+import type { AuditLog } from '#shared/audit/index.ts';
 import type { Db } from '#shared/db/index.ts';
 import { isDomainError } from '#shared/errors.ts';
 import type { Logger } from '#shared/logger.ts';
+import type { SessionStore } from '#shared/tokens/sessions.ts';
 import type { Context } from './context.ts';
+import { apiKeysFeature } from './features/api-keys.ts';
 import { helpFeature } from './features/help.ts';
+import { sessionsFeature } from './features/sessions.ts';
 import { startFeature } from './features/start.ts';
 import { unhandledFeature } from './features/unhandled.ts';
 import { type MessageKey, pickLocale, translator } from './i18n/index.ts';
@@ -25,12 +30,20 @@ export interface BotDeps {
   botInfo?: UserFromGetMe;
   /** The HTTP client's fetch (tests pass a recording fake). */
   fetch?: typeof fetch;
+  /** API keys (/apikeys); the feature is off without it. */
+  apiKeys?: ApiKeyService;
+  /** Signed-in sessions (/sessions); the feature is off without it. */
+  sessions?: SessionStore;
+  /** The audit trail, for actions the bot takes itself (ending sessions). */
+  audit?: Pick<AuditLog, 'record'>;
 }
 
 /** Commands shown in Telegram's menu, per locale (set with setMyCommands at start). */
 export const BOT_COMMANDS: readonly { command: string; description: MessageKey }[] = [
   { command: 'start', description: 'commands.start' },
   { command: 'help', description: 'commands.help' },
+  { command: 'sessions', description: 'commands.sessions' },
+  { command: 'apikeys', description: 'commands.apikeys' },
 ];
 
 /** Serialises updates per chat (and per user outside chats) so one user's updates never race each other. */
@@ -86,6 +99,8 @@ export function createBot(token: string, deps: BotDeps): Bot<Context> {
   boundary.use(
     startFeature({ db: deps.db, adminTelegramIds: deps.adminTelegramIds, publicUrl: deps.publicUrl }),
     helpFeature(),
+    ...(deps.sessions ? [sessionsFeature({ db: deps.db, sessions: deps.sessions, audit: deps.audit })] : []),
+    ...(deps.apiKeys ? [apiKeysFeature({ db: deps.db, service: deps.apiKeys })] : []),
     unhandledFeature(),
   );
 

@@ -7,22 +7,32 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyContextConfig,
+  type FastifyInstance,
+  type FastifySchema,
+  LogController,
+} from 'fastify';
 import type { Bot } from 'grammy';
 import type { Context } from '#bot/context.ts';
 import type { Config, Secrets } from '#shared/config/index.ts';
-import type { KeyRing } from '#shared/crypto/key-ring.ts';
-import type { UserKeys } from '#shared/crypto/user-keys.ts';
 import type { Database } from '#shared/db/index.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { RedisHandle } from '#shared/redis/index.ts';
+import { authPlugin } from './plugins/auth.ts';
 import { errorHandlerPlugin } from './plugins/error-handler.ts';
 import { securityHeadersPlugin } from './plugins/security-headers.ts';
 import { serviceGuardPlugin } from './plugins/service-guard.ts';
 import { webappPlugin } from './plugins/webapp.ts';
 import type { Queues } from './queues.ts';
+import { adminRoutes } from './routes/admin/index.ts';
+import { apiKeyRoutes } from './routes/api-keys/index.ts';
+import { authRoutes } from './routes/auth/index.ts';
 import { healthRoutes } from './routes/health/index.ts';
+import { sessionRoutes } from './routes/sessions/index.ts';
 import { telegramRoutes } from './routes/telegram/index.ts';
+import type { Services } from './services.ts';
 
 /** Where `npm run build` writes the Mini App. */
 export const DEFAULT_WEBAPP_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'webapp');
@@ -33,7 +43,8 @@ export interface AppDeps {
   database: Database;
   /** The key store (per-user data keys), a separate database. */
   keystore: Database;
-  crypto: { ring: KeyRing; userKeys: UserKeys };
+  /** The shared domain services (server/services.ts). */
+  services: Services;
   redis: RedisHandle;
   logger: Logger;
   /** Prefix of every Redis key this deployment writes (tests use a unique one). */
@@ -48,6 +59,21 @@ export interface AppDeps {
 
 export type App = FastifyInstance;
 
+/** One registered route as declared: its method, URL, route config (auth declaration) and schema. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  config: FastifyContextConfig;
+  schema: FastifySchema | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route of the app, in registration order (the RBAC matrix test walks it). */
+    routeTable: readonly RouteEntry[];
+  }
+}
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   const isShuttingDown = deps.isShuttingDown ?? (() => false);
   const app = Fastify({
@@ -61,6 +87,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
     ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Registered before any route, so the table is complete: tests check every route's declared protection.
+  const routeTable: RouteEntry[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      routeTable.push({ method, url: route.url, config: route.config ?? {}, schema: route.schema });
+    }
+  });
 
   // One access line per request: method, route pattern, status, time. No IPs, query strings or bodies.
   app.addHook('onResponse', async (request, reply) => {
@@ -104,6 +139,26 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
 
+  const { services } = deps;
+  await app.register(authPlugin, { signer: services.signer, sessions: services.sessions, apiKeys: services.apiKeys });
+  await app.register(authRoutes, {
+    db: deps.database.db,
+    signer: services.signer,
+    sessions: services.sessions,
+    audit: services.audit,
+    verifyInitData: services.verifyInitData,
+    adminTelegramIds: deps.config.adminTelegramIds,
+    secondFactor: services.secondFactor,
+    notify: services.notify,
+  });
+  await app.register(sessionRoutes, { sessions: services.sessions, audit: services.audit });
+  await app.register(apiKeyRoutes, { service: services.apiKeys });
+  await app.register(adminRoutes, {
+    db: deps.database.db,
+    sessions: services.sessions,
+    audit: services.audit,
+    notify: services.notify,
+  });
   await app.register(healthRoutes, {
     database: deps.database,
     keystore: deps.keystore,

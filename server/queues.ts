@@ -4,10 +4,14 @@
  */
 import { type ConnectionOptions, type DefaultJobOptions, Queue } from 'bullmq';
 import { AUDIT_CHECKPOINT_INTERVAL_MS } from '#shared/audit/index.ts';
+import type { NotifyJob } from './notify.ts';
 
 /** Jobs of the `system` queue: checks that the worker role is alive and can reach the database. */
 export type SystemJob = { kind: 'ping'; requestedAt: string };
 export type SystemJobResult = { ok: true; database: 'ok'; processedAt: string };
+/** Jobs of the `notify` queue: tell a person something in Telegram (ids only; text is rendered by the worker). */
+export type { NotifyJob } from './notify.ts';
+export type NotifyJobResult = { sent: boolean; reason?: 'bot-disabled' | 'user-unknown' | 'blocked' };
 /** Jobs of the `crypto` queue: re-encrypt everything under the primary ring key after a rotation. */
 export type CryptoJob = { kind: 'reencrypt'; requestedAt: string; batchSize?: number };
 export type CryptoJobResult = { moved: number; retirable: number[] };
@@ -38,6 +42,15 @@ export const QUEUES = {
       removeOnFail: { count: 1_000 },
     } satisfies DefaultJobOptions,
   },
+  notify: {
+    name: 'notify',
+    defaultJobOptions: {
+      attempts: 5, // Telegram hiccups and 429s are retried; a user who blocked the bot is not
+      backoff: { type: 'exponential', delay: 2_000 },
+      removeOnComplete: { count: 1_000, age: 24 * 3600 },
+      removeOnFail: { count: 1_000, age: 7 * 24 * 3600 },
+    } satisfies DefaultJobOptions,
+  },
   audit: {
     name: 'audit',
     defaultJobOptions: {
@@ -53,6 +66,7 @@ export interface JobTypes {
   system: { data: SystemJob; result: SystemJobResult };
   crypto: { data: CryptoJob; result: CryptoJobResult };
   audit: { data: AuditJob; result: AuditJobResult };
+  notify: { data: NotifyJob; result: NotifyJobResult };
 }
 
 export type Queues = { [K in QueueName]: Queue<JobTypes[K]['data'], JobTypes[K]['result']> } & {
@@ -66,28 +80,20 @@ export function bullPrefix(redisPrefix: string): string {
 
 /** Opens producers for every queue. */
 export function createQueues(connection: ConnectionOptions, redisPrefix: string): Queues {
-  const system = new Queue<SystemJob, SystemJobResult>(QUEUES.system.name, {
-    connection,
-    prefix: bullPrefix(redisPrefix),
-    defaultJobOptions: QUEUES.system.defaultJobOptions,
-  });
-  const crypto = new Queue<CryptoJob, CryptoJobResult>(QUEUES.crypto.name, {
-    connection,
-    prefix: bullPrefix(redisPrefix),
-    defaultJobOptions: QUEUES.crypto.defaultJobOptions,
-  });
-  const audit = new Queue<AuditJob, AuditJobResult>(QUEUES.audit.name, {
-    connection,
-    prefix: bullPrefix(redisPrefix),
-    defaultJobOptions: QUEUES.audit.defaultJobOptions,
-  });
-  for (const queue of [system, crypto, audit]) queue.on('error', () => {}); // surfaced through readiness, not crashes
+  const open = <K extends QueueName>(name: K) => {
+    const queue = new Queue<JobTypes[K]['data'], JobTypes[K]['result']>(QUEUES[name].name, {
+      connection,
+      prefix: bullPrefix(redisPrefix),
+      defaultJobOptions: QUEUES[name].defaultJobOptions,
+    });
+    queue.on('error', () => {}); // surfaced through readiness, not crashes
+    return queue;
+  };
+  const queues = { system: open('system'), crypto: open('crypto'), audit: open('audit'), notify: open('notify') };
   return {
-    system,
-    crypto,
-    audit,
+    ...queues,
     async close() {
-      await Promise.all([system.close(), crypto.close(), audit.close()]);
+      await Promise.all(Object.values(queues).map((queue) => queue.close()));
     },
   };
 }

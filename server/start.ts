@@ -9,13 +9,12 @@ import { createBot } from '#bot/create-bot.ts';
 import { type RunningBot, startBot } from '#bot/run.ts';
 import { deriveAuditSigningKey } from '#shared/audit/index.ts';
 import type { Config, Secrets } from '#shared/config/index.ts';
-import { type KeyRing, loadKeyRing } from '#shared/crypto/key-ring.ts';
-import { createUserKeys, type UserKeys } from '#shared/crypto/user-keys.ts';
 import { connectDatabase, type Database, KEYSTORE_MIGRATIONS_DIR } from '#shared/db/index.ts';
 import type { Logger } from '#shared/logger.ts';
 import { connectRedis, type RedisHandle } from '#shared/redis/index.ts';
 import { type App, buildApp } from './app.ts';
 import { createQueues, type Queues, scheduleRepeatableJobs } from './queues.ts';
+import { createServices } from './services.ts';
 import { type RunningWorkers, startWorkers } from './workers/index.ts';
 
 export interface RunningProcess {
@@ -79,9 +78,6 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
     });
     cleanups.push(() => keystore.close());
     await keystore.migrate();
-    // Refuses a MASTER_KEY that cannot open the stored keys, rather than failing on every request later.
-    const ring: KeyRing = await loadKeyRing(database.db, secrets.masterKey);
-    const userKeys: UserKeys = createUserKeys({ keystore: keystore.db, ring });
 
     const redis: RedisHandle = await connectRedis({
       url: config.redisUrl,
@@ -95,6 +91,17 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
     cleanups.push(() => redis.close());
     const queues: Queues = createQueues(redis.createBullConnection(), config.redisPrefix);
     cleanups.push(() => queues.close());
+    const services = await createServices({
+      config,
+      secrets,
+      database,
+      keystore,
+      redis,
+      redisPrefix: config.redisPrefix,
+      queues,
+      logger,
+    });
+    const { ring, userKeys } = services;
 
     let bot: Bot<Context> | undefined;
     if (config.bot.token) {
@@ -104,6 +111,9 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         adminTelegramIds: config.adminTelegramIds,
         publicUrl: config.publicUrl,
         apiRoot: config.bot.apiRoot,
+        apiKeys: services.apiKeys,
+        sessions: services.sessions,
+        audit: services.audit,
       });
     } else if (config.roles.has('bot') || config.roles.has('api')) {
       logger.info('Bot disabled: BOT_TOKEN is unset (get one from @BotFather and set BOT_TOKEN to enable it)');
@@ -117,7 +127,7 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         secrets,
         database,
         keystore,
-        crypto: { ring, userKeys },
+        services,
         redis,
         logger,
         redisPrefix: config.redisPrefix,
@@ -139,6 +149,7 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         database,
         crypto: { ring, userKeys },
         audit: { signingKey: deriveAuditSigningKey(secrets.masterKey) },
+        telegram: { botToken: config.bot.token, apiRoot: config.bot.apiRoot },
         logger,
         connection: () => redis.createBullConnection(),
         redisPrefix: config.redisPrefix,

@@ -10,6 +10,7 @@ import type { Logger } from '#shared/logger.ts';
 import { bullPrefix, QUEUES } from '../queues.ts';
 import { auditProcessor } from './audit.worker.ts';
 import { cryptoProcessor } from './crypto.worker.ts';
+import { notifyProcessor } from './notify.worker.ts';
 import { systemProcessor } from './system.worker.ts';
 
 export interface WorkerDeps {
@@ -17,6 +18,8 @@ export interface WorkerDeps {
   crypto: { ring: KeyRing; userKeys: UserKeys };
   /** Signs audit checkpoints (derived from the master key: `deriveAuditSigningKey`). */
   audit: { signingKey: AuditSigningKey };
+  /** Where notices are sent (the bot's token and API root); absent → the bot is disabled, notices dropped. */
+  telegram?: { botToken: string | undefined; apiRoot: string; fetch?: typeof fetch } | undefined;
   logger: Logger;
   /** A factory, because each BullMQ Worker needs its own blocking connection. */
   connection: () => ConnectionOptions;
@@ -47,7 +50,18 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
     // One at a time: checkpoints are cheap, and two at once would only race for the same head.
     { connection: deps.connection(), prefix: bullPrefix(deps.redisPrefix), concurrency: 1 },
   );
-  const workers = [system, crypto, audit];
+  const notify = new Worker(
+    QUEUES.notify.name,
+    notifyProcessor({
+      db: deps.database.db,
+      botToken: deps.telegram?.botToken,
+      apiRoot: deps.telegram?.apiRoot ?? 'https://api.telegram.org',
+      ...(deps.telegram?.fetch ? { fetch: deps.telegram.fetch } : {}),
+    }),
+    // Telegram allows about 30 messages/s in bulk: a small concurrency with its retries stays well under.
+    { connection: deps.connection(), prefix: bullPrefix(deps.redisPrefix), concurrency: 5 },
+  );
+  const workers = [system, crypto, audit, notify];
   for (const worker of workers) {
     // Job ids and queue names only: payloads may be sensitive even without personal data.
     worker.on('failed', (job, error) =>

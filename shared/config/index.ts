@@ -53,6 +53,8 @@ export const EnvSchema = Type.Object({
   PUBLIC_URL: Str({ pattern: '^https?://[^\\s/]+' }),
   TELEGRAM_WEBHOOK_SECRET: Str({ pattern: '^[A-Za-z0-9_-]{1,256}$' }),
   TELEGRAM_API_ROOT: Str({ pattern: '^https?://[^\\s]+$' }),
+  INIT_DATA_MAX_AGE_SECONDS: Int(60, 86_400),
+  TELEGRAM_THIRD_PARTY_BOT_ID: Str({ pattern: '^[0-9]{3,20}$' }),
   ADMIN_TELEGRAM_IDS: Str({ pattern: '^\\s*([0-9]{1,20}\\s*(,\\s*[0-9]{1,20}\\s*)*)?$' }),
   MASTER_KEY: Str(),
   JWT_SIGNING_KEYS: Str(),
@@ -80,6 +82,8 @@ const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
   TELEGRAM_WEBHOOK_SECRET: 'must be characters A-Z a-z 0-9 _ - only (Telegram’s rule), 32 to 256 of them',
   TELEGRAM_API_ROOT: 'must be an http(s):// URL',
   ADMIN_TELEGRAM_IDS: 'must be comma-separated numeric Telegram ids',
+  INIT_DATA_MAX_AGE_SECONDS: 'must be an integer from 60 to 86400',
+  TELEGRAM_THIRD_PARTY_BOT_ID: 'must be the numeric id of the bot (the digits before ":" in its token)',
   STARTUP_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
   SHUTDOWN_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
   BODY_LIMIT_BYTES: 'must be an integer from 1024 to 52428800',
@@ -120,6 +124,12 @@ export interface Config {
   };
   publicUrl: string | undefined;
   adminTelegramIds: readonly number[];
+  telegramLogin: {
+    /** How old initData may be (seconds). */
+    maxAgeSeconds: number;
+    /** Accept Telegram's Ed25519 third-party signature for this bot id (no bot token needed). */
+    thirdPartyBotId: number | undefined;
+  };
   oauth: Record<'google' | 'github' | 'discord', { clientId: string; clientSecret: string } | undefined>;
   startupTimeoutSeconds: number;
   shutdownTimeoutSeconds: number;
@@ -358,6 +368,10 @@ export function parseConfig(source: Record<string, string | undefined>, options:
       .map((id) => id.trim())
       .filter(Boolean)
       .map(Number),
+    telegramLogin: {
+      maxAgeSeconds: env.INIT_DATA_MAX_AGE_SECONDS ?? 3600,
+      thirdPartyBotId: env.TELEGRAM_THIRD_PARTY_BOT_ID ? Number(env.TELEGRAM_THIRD_PARTY_BOT_ID) : undefined,
+    },
     oauth: {
       google: pair(env.GOOGLE_CLIENT_ID, env.GOOGLE_CLIENT_SECRET),
       github: pair(env.GITHUB_CLIENT_ID, env.GITHUB_CLIENT_SECRET),

@@ -33,5 +33,6 @@ export const users = pgTable(
 
 export type User = typeof users.$inferSelect;
 export type NewUser = typeof users.$inferInsert;
+export * from './schema-api-keys.ts';
 export * from './schema-audit.ts';
 export * from './schema-crypto.ts';

@@ -45,3 +45,9 @@ export async function findUserByTelegramId(db: Db, telegramId: number): Promise<
   const [user] = await db.select().from(users).where(eq(users.telegramId, telegramId)).limit(1);
   return user ?? null;
 }
+
+/** The user with this id, or null. */
+export async function findUserById(db: Db, id: string): Promise<User | null> {
+  const [user] = await db.select().from(users).where(eq(users.id, id)).limit(1);
+  return user ?? null;
+}

@@ -296,6 +296,38 @@ export const DATA_MAP = {
       created_at: system('When the checkpoint was signed.'),
     },
   },
+  api_keys: {
+    describes: 'An API key a person created for their own scripts and integrations (stored as a hash).',
+    subjectColumn: 'user_id',
+    columns: {
+      id: apiKeyColumn('identifiers', 'Names the key in the owner’s list, the audit trail and its rate-limit counter.'),
+      user_id: apiKeyColumn('identifiers', 'Whose key it is: it acts for this person only.'),
+      name: apiKeyColumn('content', 'The owner’s own label for the key.'),
+      key_hash: apiKeyColumn(
+        'security',
+        'SHA-256 of the key, to recognise it when presented; the key itself is never stored.',
+        'redacted',
+      ),
+      display_prefix: apiKeyColumn(
+        'security',
+        'First and last characters of the key, so the owner can tell keys apart.',
+      ),
+      scopes: apiKeyColumn('security', 'What the key may do (within the owner’s role).'),
+      rate_limit_per_minute: apiKeyColumn('security', 'How many requests a minute the key may make.'),
+      created_at: apiKeyColumn('usage', 'When the key was created.'),
+      expires_at: apiKeyColumn('security', 'When the key stops working.'),
+      last_used_at: apiKeyColumn('usage', 'When the key was last used, so the owner can spot unused or misused keys.'),
+      last_used_ip: {
+        ...apiKeyColumn(
+          'usage',
+          'The network the key was last used from (IPv4 /24, IPv6 /48; never the address), to spot misuse.',
+        ),
+        legalBasis: 'legitimate_interest',
+      },
+      revoked_at: apiKeyColumn('security', 'When the owner revoked the key (it no longer works).'),
+      replaced_by_id: apiKeyColumn('security', 'Rotation link to the key that replaced this one.'),
+    },
+  },
 } satisfies Record<string, TableSpec>;
 
 export type DataMap = Record<string, TableSpec>;

@@ -112,6 +112,8 @@ describe('npm start with BOT_TOKEN: the bot runs by long polling in the same pro
     expect(emulator.callsOf('setMyCommands')[0]?.payload.commands).toEqual([
       { command: 'start', description: expect.any(String) },
       { command: 'help', description: expect.any(String) },
+      { command: 'sessions', description: expect.any(String) },
+      { command: 'apikeys', description: expect.any(String) },
     ]);
     // Long polling (a 30 s timeout held open by the emulator), restricted to the update types the bot handles.
     expect(emulator.callsOf('getUpdates')[0]?.payload).toMatchObject({

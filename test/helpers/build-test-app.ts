@@ -6,9 +6,11 @@ import type { Bot } from 'grammy';
 import type { Context } from '#bot/context.ts';
 import { type App, type AppDeps, buildApp } from '#server/app.ts';
 import { createQueues, type Queues } from '#server/queues.ts';
+import { createServices, type Services } from '#server/services.ts';
 import type { Config, Secrets } from '#shared/config/index.ts';
-import { type KeyRing, loadKeyRing } from '#shared/crypto/key-ring.ts';
-import { createUserKeys, type UserKeys } from '#shared/crypto/user-keys.ts';
+import type { KeyRing } from '#shared/crypto/key-ring.ts';
+import type { UserKeys } from '#shared/crypto/user-keys.ts';
+import type { SecondFactor } from '#shared/identity/second-factor.ts';
 import { createLogger, type Logger } from '#shared/logger.ts';
 import type { RedisHandle } from '#shared/redis/index.ts';
 import { createTestConfig } from './test-config.ts';
@@ -23,6 +25,8 @@ export interface TestApp {
   keystore: TestDatabase;
   ring: KeyRing;
   userKeys: UserKeys;
+  services: Services;
+  redisPrefix: string;
   redis: RedisHandle;
   queues: Queues;
   logger: Logger;
@@ -38,6 +42,8 @@ export interface BuildTestAppOptions {
   bot?: Bot<Context>;
   /** Reuse another app's secrets (needed when reusing its database: the key ring is sealed by its master key). */
   secrets?: Secrets;
+  /** A second factor for step-up tests (a real implementation of the interface, swapped in through deps). */
+  secondFactor?: SecondFactor;
   webappRoot?: string;
   isShuttingDown?: () => boolean;
 }
@@ -48,19 +54,29 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
   const secrets = options.secrets ?? generated.secrets;
   const database = options.database ?? (await createTestDatabase());
   const keystore = await createTestKeystore();
-  const ring = await loadKeyRing(database.db, secrets.masterKey);
-  const userKeys = createUserKeys({ keystore: keystore.db, ring });
   const testRedis = options.redis ? undefined : await createTestRedis();
   const redis = options.redis ?? (testRedis as RedisHandle);
   const redisPrefix = testRedis?.prefix ?? `test-${Date.now().toString(36)}`;
   const logger = createLogger({ level: 'silent' });
   const queues = createQueues(redis.createBullConnection(), redisPrefix);
+  const services = await createServices({
+    config,
+    secrets,
+    database,
+    keystore,
+    redis,
+    redisPrefix,
+    queues,
+    logger,
+    ...(options.secondFactor ? { secondFactor: options.secondFactor } : {}),
+  });
+  const { ring, userKeys } = services;
   const deps: AppDeps = {
     config,
     secrets,
     database,
     keystore,
-    crypto: { ring, userKeys },
+    services,
     redis,
     logger,
     redisPrefix,
@@ -78,6 +94,8 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
     keystore,
     ring,
     userKeys,
+    services,
+    redisPrefix,
     redis,
     queues,
     logger,

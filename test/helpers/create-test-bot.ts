@@ -7,8 +7,11 @@ import type { Bot } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
 import type { Context } from '#bot/context.ts';
 import { createBot } from '#bot/create-bot.ts';
+import type { ApiKeyService } from '#shared/api-keys/index.ts';
+import type { AuditLog } from '#shared/audit/index.ts';
 import type { Db } from '#shared/db/index.ts';
 import { createLogger, type Logger } from '#shared/logger.ts';
+import type { SessionStore } from '#shared/tokens/sessions.ts';
 
 export interface ApiCall {
   method: string;
@@ -69,6 +72,9 @@ export function createTestBot(deps: {
   logger?: Logger;
   adminTelegramIds?: number[];
   publicUrl?: string;
+  apiKeys?: ApiKeyService;
+  sessions?: SessionStore;
+  audit?: Pick<AuditLog, 'record'>;
 }): TestBot {
   const calls: ApiCall[] = [];
   const failures = new Map<string, { error_code: number; description: string }>();
@@ -94,6 +100,9 @@ export function createTestBot(deps: {
     apiRoot: 'https://api.telegram.invalid',
     botInfo: TEST_BOT_INFO,
     fetch: fakeFetch,
+    ...(deps.apiKeys ? { apiKeys: deps.apiKeys } : {}),
+    ...(deps.sessions ? { sessions: deps.sessions } : {}),
+    ...(deps.audit ? { audit: deps.audit } : {}),
   });
   return {
     bot,

@@ -1,0 +1,72 @@
+/** Admin: grant and revoke roles. Audited; the person is told in Telegram; the last admin cannot be demoted. */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import Type from 'typebox';
+import type { AuditLog } from '#shared/audit/index.ts';
+import type { Db } from '#shared/db/index.ts';
+import { USER_ROLES } from '#shared/db/schema.ts';
+import type { Principal } from '#shared/identity/principal.ts';
+import { changeRole } from '#shared/identity/roles.ts';
+import type { SessionStore } from '#shared/tokens/sessions.ts';
+import type { Notify } from '../../notify.ts';
+
+export interface AdminRoutesOptions {
+  db: Db;
+  sessions: SessionStore;
+  audit: AuditLog;
+  notify: Notify;
+}
+
+const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }) });
+
+export async function adminRoutes(fastify: FastifyInstance, options: AdminRoutesOptions) {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  app.put(
+    '/api/v1/admin/users/:id/role',
+    {
+      config: { permission: 'admin:roles:write', requires: ['redis'] },
+      schema: {
+        summary: 'Set a user’s role',
+        tags: ['admin'],
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        body: Type.Object(
+          { role: Type.Union(USER_ROLES.map((role) => Type.Literal(role))) },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ id: Type.String(), role: Type.String(), changed: Type.Boolean() }),
+          404: ErrorBody,
+          409: ErrorBody,
+        },
+      },
+    },
+    async (request) => {
+      const admin = request.principal as Principal;
+      const result = await changeRole(options.db, {
+        userId: request.params.id,
+        role: request.body.role,
+        actorId: admin.userId, // re-checked under the role lock (a concurrent change may have demoted them)
+      });
+      if (result.changed) {
+        // Sessions carry the role the auth check reads: the change applies to the next request.
+        await options.sessions.setRole(result.user.id, result.user.role);
+        await options.audit.record({
+          actor: {
+            type: admin.kind === 'user' ? 'user' : 'api_key',
+            id: admin.kind === 'user' ? admin.userId : admin.keyId,
+          },
+          subjectUserId: result.user.id,
+          action: 'admin.role_change',
+          target: { type: 'user', id: result.user.id },
+          result: 'success',
+          reasonCode: `ROLE_${result.previous.toUpperCase()}_TO_${result.user.role.toUpperCase()}`,
+          source: 'api',
+          requestId: request.id,
+          ip: request.ip,
+        });
+        await options.notify({ kind: 'role-changed', userId: result.user.id, role: result.user.role });
+      }
+      return { id: result.user.id, role: result.user.role, changed: result.changed };
+    },
+  );
+}

@@ -1,0 +1,251 @@
+/**
+ * Sessions and refresh tokens, in Redis. One server-side record per sign-in (created, last seen, client,
+ * truncated IP); access tokens name their session and stop working the moment it is revoked. Refresh tokens
+ * are opaque 256-bit values stored only as hashes, rotated on every use and grouped in a family per session:
+ * presenting an already-rotated token means it was stolen or replayed, and the whole family is revoked.
+ */
+import type { Redis } from 'ioredis';
+import { hashToken } from '../crypto/hash.ts';
+import { randomBytesOf, randomToken } from '../crypto/random.ts';
+import type { UserRole } from '../db/schema.ts';
+import type { AuthMethod } from '../identity/principal.ts';
+
+/** Sliding lifetime: a session unused this long ends. */
+export const SESSION_IDLE_SECONDS = 30 * 24 * 3600;
+/** Absolute lifetime: no session lives longer, however active (then sign in again). */
+export const SESSION_ABSOLUTE_SECONDS = 90 * 24 * 3600;
+const REFRESH_PREFIX = 'rt_';
+export const MAX_SESSIONS_PER_USER = 50;
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  /** The user's role, kept current by `setRole`: the per-request check reads it, so demotion is immediate. */
+  role: UserRole;
+  createdAt: number;
+  lastSeenAt: number;
+  /** A short client label ("Mini App · ios", "bot"), never a raw user agent. */
+  client: string;
+  /** Truncated IP (/24, /48) or empty. */
+  ip: string;
+  amr: AuthMethod[];
+  authTime: number;
+  secondFactorAt: number | undefined;
+  absoluteExpiresAt: number;
+}
+
+export type RefreshOutcome =
+  | { ok: true; session: SessionRecord; refreshToken: string }
+  | { ok: false; reason: 'REFRESH_TOKEN_INVALID' | 'REFRESH_TOKEN_EXPIRED' | 'SESSION_REVOKED' }
+  | { ok: false; reason: 'REFRESH_TOKEN_REUSED'; userId: string; sessionId: string };
+
+export interface SessionStore {
+  create(input: {
+    userId: string;
+    role: UserRole;
+    client: string;
+    ip: string;
+    amr: AuthMethod[];
+    secondFactorAt?: number | undefined;
+  }): Promise<{ session: SessionRecord; refreshToken: string }>;
+  get(sessionId: string): Promise<SessionRecord | null>;
+  /** One EXISTS: is the session still valid. */
+  isActive(sessionId: string): Promise<boolean>;
+  /** Updates the role on every session of the user (after an admin changes it). */
+  setRole(userId: string, role: UserRole): Promise<void>;
+  list(userId: string): Promise<SessionRecord[]>;
+  /** Rotates a refresh token (atomically); a reused token revokes its whole family. */
+  refresh(refreshToken: string): Promise<RefreshOutcome>;
+  revoke(sessionId: string): Promise<boolean>;
+  /** Revokes every session of the user except `keepSessionId`; returns how many were revoked. */
+  revokeAll(userId: string, keepSessionId?: string): Promise<number>;
+  /** Records a second-factor check (for step-up) and adds `otp` to the session's methods. */
+  markSecondFactor(sessionId: string, atSeconds: number): Promise<void>;
+}
+
+/**
+ * Atomic rotation: an active token becomes "rotated" and its session id is returned; a token already rotated
+ * is reported as reuse. KEEPTTL keeps the reuse marker until the session's absolute end.
+ */
+const ROTATE_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+if not value then return {0, ''} end
+local sep = string.find(value, '|', 1, true)
+local sid = string.sub(value, 1, sep - 1)
+local state = string.sub(value, sep + 1)
+if state ~= 'active' then return {2, sid} end
+redis.call('SET', KEYS[1], sid .. '|rotated', 'KEEPTTL')
+return {1, sid}
+`;
+
+const SET_IF_EXISTS_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+return 0
+`;
+
+export function createSessionStore(deps: { redis: Redis; prefix: string; now?: () => number }): SessionStore {
+  const { redis } = deps;
+  const now = deps.now ?? Date.now;
+  const sessionKey = (sid: string) => `${deps.prefix}:sess:${sid}`;
+  const userKey = (userId: string) => `${deps.prefix}:user-sess:${userId}`;
+  const familyKey = (sid: string) => `${deps.prefix}:rt-family:${sid}`;
+  const refreshKey = (hash: string) => `${deps.prefix}:rt:${hash}`;
+
+  const parse = (id: string, hash: Record<string, string>): SessionRecord | null => {
+    if (!hash.userId) return null;
+    return {
+      id,
+      userId: hash.userId,
+      role: (hash.role ?? 'readonly') as UserRole,
+      createdAt: Number(hash.createdAt),
+      lastSeenAt: Number(hash.lastSeenAt),
+      client: hash.client ?? '',
+      ip: hash.ip ?? '',
+      amr: (hash.amr ?? '').split(',').filter(Boolean) as AuthMethod[],
+      authTime: Number(hash.authTime),
+      secondFactorAt: hash.secondFactorAt ? Number(hash.secondFactorAt) : undefined,
+      absoluteExpiresAt: Number(hash.absoluteExpiresAt),
+    };
+  };
+
+  /** Issues a refresh token for the session, expiring with it. */
+  const issueRefresh = async (sid: string, absoluteExpiresAt: number): Promise<string> => {
+    const token = `${REFRESH_PREFIX}${randomToken(32)}`;
+    const hash = hashToken(token);
+    const expireAtSeconds = Math.ceil(absoluteExpiresAt / 1000);
+    await redis
+      .multi()
+      .set(refreshKey(hash), `${sid}|active`, 'EXAT', expireAtSeconds)
+      .sadd(familyKey(sid), hash)
+      .expireat(familyKey(sid), expireAtSeconds)
+      .exec();
+    return token;
+  };
+
+  const slidingExpiry = (absoluteExpiresAt: number) =>
+    Math.ceil(Math.min(now() + SESSION_IDLE_SECONDS * 1000, absoluteExpiresAt) / 1000);
+
+  const revoke = async (sid: string): Promise<boolean> => {
+    const hash = await redis.hgetall(sessionKey(sid));
+    const family = await redis.smembers(familyKey(sid));
+    const pipeline = redis.multi().del(sessionKey(sid)).del(familyKey(sid));
+    // Keep the family's refresh tokens as "revoked" markers so a late reuse is still recognised, not unknown.
+    for (const member of family) pipeline.set(refreshKey(member), `${sid}|revoked`, 'KEEPTTL', 'XX');
+    if (hash.userId) pipeline.srem(userKey(hash.userId), sid);
+    await pipeline.exec();
+    return Boolean(hash.userId);
+  };
+
+  const store: SessionStore = {
+    async create(input) {
+      // Hex, not base64url: an id starting with '-' or '_' is refused by the audit trail's opaque-id check.
+      const sid = randomBytesOf(18).toString('hex');
+      const at = now();
+      const absoluteExpiresAt = at + SESSION_ABSOLUTE_SECONDS * 1000;
+      const record: Record<string, string> = {
+        userId: input.userId,
+        role: input.role,
+        createdAt: String(at),
+        lastSeenAt: String(at),
+        client: input.client.slice(0, 80),
+        ip: input.ip,
+        amr: input.amr.join(','),
+        authTime: String(Math.floor(at / 1000)),
+        absoluteExpiresAt: String(absoluteExpiresAt),
+        ...(input.secondFactorAt ? { secondFactorAt: String(input.secondFactorAt) } : {}),
+      };
+      await redis
+        .multi()
+        .hset(sessionKey(sid), record)
+        .expireat(sessionKey(sid), slidingExpiry(absoluteExpiresAt))
+        .sadd(userKey(input.userId), sid)
+        .exec();
+      const refreshToken = await issueRefresh(sid, absoluteExpiresAt);
+      // Bound the number of sessions per person: the oldest go first.
+      const sessions = await store.list(input.userId);
+      if (sessions.length > MAX_SESSIONS_PER_USER) {
+        const oldest = [...sessions].sort((a, b) => a.lastSeenAt - b.lastSeenAt);
+        for (const session of oldest.slice(0, sessions.length - MAX_SESSIONS_PER_USER)) await revoke(session.id);
+      }
+      return { session: parse(sid, record) as SessionRecord, refreshToken };
+    },
+
+    async get(sessionId) {
+      return parse(sessionId, await redis.hgetall(sessionKey(sessionId)));
+    },
+
+    async isActive(sessionId) {
+      return (await redis.exists(sessionKey(sessionId))) === 1;
+    },
+
+    async list(userId) {
+      const ids = await redis.smembers(userKey(userId));
+      const sessions: SessionRecord[] = [];
+      const stale: string[] = [];
+      for (const id of ids) {
+        const session = parse(id, await redis.hgetall(sessionKey(id)));
+        if (session) sessions.push(session);
+        else stale.push(id);
+      }
+      if (stale.length > 0) await redis.srem(userKey(userId), ...stale);
+      return sessions.sort((a, b) => b.lastSeenAt - a.lastSeenAt);
+    },
+
+    async refresh(refreshToken) {
+      if (!refreshToken.startsWith(REFRESH_PREFIX) || refreshToken.length > 100) {
+        return { ok: false, reason: 'REFRESH_TOKEN_INVALID' };
+      }
+      const hash = hashToken(refreshToken);
+      const [state, sid] = (await redis.eval(ROTATE_SCRIPT, 1, refreshKey(hash))) as [number, string];
+      if (state === 0) return { ok: false, reason: 'REFRESH_TOKEN_INVALID' };
+      const session = await store.get(sid);
+      if (state === 2) {
+        // Reuse of a rotated token: someone else holds the family. End the session for everyone.
+        const marker = await redis.get(refreshKey(hash));
+        if (session) await revoke(sid);
+        if (marker?.endsWith('|revoked') && !session) return { ok: false, reason: 'SESSION_REVOKED' };
+        return { ok: false, reason: 'REFRESH_TOKEN_REUSED', userId: session?.userId ?? '', sessionId: sid };
+      }
+      if (!session) return { ok: false, reason: 'SESSION_REVOKED' };
+      if (session.absoluteExpiresAt <= now()) {
+        await revoke(sid);
+        return { ok: false, reason: 'REFRESH_TOKEN_EXPIRED' };
+      }
+      const at = now();
+      await redis
+        .multi()
+        .hset(sessionKey(sid), 'lastSeenAt', String(at))
+        .expireat(sessionKey(sid), slidingExpiry(session.absoluteExpiresAt))
+        .exec();
+      const next = await issueRefresh(sid, session.absoluteExpiresAt);
+      return { ok: true, session: { ...session, lastSeenAt: at }, refreshToken: next };
+    },
+
+    revoke,
+
+    async revokeAll(userId, keepSessionId) {
+      let count = 0;
+      for (const id of await redis.smembers(userKey(userId))) {
+        if (id !== keepSessionId && (await revoke(id))) count++;
+      }
+      return count;
+    },
+
+    async setRole(userId, role) {
+      for (const id of await redis.smembers(userKey(userId))) {
+        // Only sessions that still exist: HSET on an expired key would resurrect it without a TTL.
+        await redis.eval(SET_IF_EXISTS_SCRIPT, 1, sessionKey(id), 'role', role);
+      }
+    },
+
+    async markSecondFactor(sessionId, atSeconds) {
+      await redis.eval(SET_IF_EXISTS_SCRIPT, 1, sessionKey(sessionId), 'secondFactorAt', String(atSeconds));
+      const session = await store.get(sessionId);
+      if (session && !session.amr.includes('otp')) {
+        // The session now includes a one-time-password check: tokens issued from it say so (RFC 8176 `otp`).
+        await redis.eval(SET_IF_EXISTS_SCRIPT, 1, sessionKey(sessionId), 'amr', [...session.amr, 'otp'].join(','));
+      }
+    },
+  };
+  return store;
+}
