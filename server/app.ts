@@ -3,9 +3,9 @@
  * PostgreSQL/PGlite and Redis and use `app.inject()`; only server/main.ts listens.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import fastifySwagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
@@ -21,7 +21,11 @@ import type { Database } from '#shared/db/index.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { RedisHandle } from '#shared/redis/index.ts';
 import { authPlugin } from './plugins/auth.ts';
-import { errorHandlerPlugin } from './plugins/error-handler.ts';
+import { corsPlugin } from './plugins/cors.ts';
+import { errorHandlerPlugin, frameworkErrors } from './plugins/error-handler.ts';
+import { jsonBodyPlugin } from './plugins/json-body.ts';
+import { openapiPlugin } from './plugins/openapi.ts';
+import { rateLimitPlugin, trustProxyOption } from './plugins/rate-limit.ts';
 import { securityHeadersPlugin } from './plugins/security-headers.ts';
 import { serviceGuardPlugin } from './plugins/service-guard.ts';
 import { webappPlugin } from './plugins/webapp.ts';
@@ -76,11 +80,21 @@ declare module 'fastify' {
 
 export async function buildApp(deps: AppDeps): Promise<App> {
   const isShuttingDown = deps.isShuttingDown ?? (() => false);
+  // TLS_CERT/TLS_KEY: serve HTTPS directly (usually TLS ends at a reverse proxy instead; see README).
+  const { tls } = deps.config;
+  const https = tls ? { cert: await readFile(tls.certPath), key: await readFile(tls.keyPath) } : null;
   const app = Fastify({
+    ...(https ? { https } : {}),
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Fastify's own request lines carry IPs and full URLs; ours (onResponse below) carry neither.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.bodyLimitBytes,
+    // Whether X-Forwarded-For is believed (request.ip): off unless TRUST_PROXY names the proxy.
+    trustProxy: trustProxyOption(deps.config.trustProxy),
+    // Bodies with `__proto__` / `constructor.prototype` keys are refused (plugins/json-body.ts says so with a code).
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    frameworkErrors, // malformed URLs answer in our error shape too
     genReqId: () => randomUUID(),
     requestIdHeader: false, // ids are ours; a client cannot inject one into our logs
     return503OnClosing: true,
@@ -112,34 +126,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await app.register(errorHandlerPlugin);
   await app.register(securityHeadersPlugin);
+  await app.register(corsPlugin, { origins: deps.config.corsOrigins });
   await app.register(serviceGuardPlugin, { redis: deps.redis, isShuttingDown });
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Telegram security platform API',
-        version: '0.1.0',
-        description: 'REST API for the Mini App and external clients. Errors are `{ error: { code, message } }`.',
-      },
-      components: {
-        schemas: {
-          Error: {
-            type: 'object',
-            required: ['error'],
-            properties: {
-              error: {
-                type: 'object',
-                required: ['code', 'message'],
-                properties: { code: { type: 'string' }, message: { type: 'string' } },
-              },
-            },
-          },
-        },
-      },
-    },
-  });
+  await app.register(jsonBodyPlugin);
+  // Before the routes: the OpenAPI document is collected from their registration.
+  await app.register(openapiPlugin, { docsEnabled: deps.config.docsEnabled });
 
   const { services } = deps;
+  // Before auth: its onRequest hook counts auth routes per address before credentials are checked.
+  await app.register(rateLimitPlugin, {
+    redis: deps.redis.client,
+    redisPrefix: deps.redisPrefix,
+    rateLimits: deps.config.rateLimits,
+    audit: services.audit,
+  });
   await app.register(authPlugin, { signer: services.signer, sessions: services.sessions, apiKeys: services.apiKeys });
   await app.register(authRoutes, {
     db: deps.database.db,
@@ -168,7 +168,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (deps.bot && deps.config.bot.mode === 'webhook') {
     await app.register(telegramRoutes, { bot: deps.bot, secretToken: deps.secrets.webhookSecret });
   }
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(webappPlugin, { root: deps.webappRoot ?? DEFAULT_WEBAPP_ROOT });
 
   await app.ready();

@@ -13,6 +13,7 @@ import { connectDatabase, type Database, KEYSTORE_MIGRATIONS_DIR } from '#shared
 import type { Logger } from '#shared/logger.ts';
 import { connectRedis, type RedisHandle } from '#shared/redis/index.ts';
 import { type App, buildApp } from './app.ts';
+import { startHttpsRedirect } from './https-redirect.ts';
 import { createQueues, type Queues, scheduleRepeatableJobs } from './queues.ts';
 import { createServices } from './services.ts';
 import { type RunningWorkers, startWorkers } from './workers/index.ts';
@@ -141,6 +142,17 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
       // app.close() stops accepting connections and waits for requests in flight.
       cleanups.push(() => api.close());
       logger.info(`API listening on ${address} (Mini App at ${address}/app/)`);
+      const redirectPort = config.tls?.redirectPort;
+      if (redirectPort !== undefined) {
+        const redirect = await startHttpsRedirect({
+          host: config.host,
+          port: redirectPort,
+          httpsPort: config.port,
+          publicUrl: config.publicUrl,
+        });
+        cleanups.push(() => redirect.close());
+        logger.info(`Redirecting plain HTTP on port ${redirectPort} to HTTPS`);
+      }
     }
 
     let workers: RunningWorkers | undefined;

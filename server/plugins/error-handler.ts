@@ -2,7 +2,7 @@
  * One error edge for the API: domain errors → their 4xx code; framework errors → a stable code;
  * anything else → 500 with the message hidden. Never a stack trace in a response.
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { isDomainError } from '#shared/errors.ts';
 
@@ -20,14 +20,29 @@ const FRAMEWORK_CODES: Record<string, { status: number; code: string; message: s
   },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: 'The JSON body is empty.' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'INVALID_JSON', message: 'The body is not valid JSON.' },
+  // server/plugins/json-body.ts: `__proto__` / `constructor.prototype` keys could pollute Object.prototype.
+  JSON_PROTOTYPE_POLLUTION: {
+    status: 400,
+    code: 'JSON_PROTOTYPE_POLLUTION',
+    message: 'The body has a __proto__ or constructor.prototype key. Remove it.',
+  },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
     status: 400,
     code: 'INVALID_CONTENT_LENGTH',
     message: 'Content-Length does not match the body.',
   },
   FST_ERR_BAD_URL: { status: 400, code: 'BAD_URL', message: 'The URL is malformed.' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'URI_TOO_LONG', message: 'A path parameter is too long.' },
   FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'BAD_REQUEST', message: 'The request is not valid.' },
 };
+
+/** The property a `required` or `additionalProperties` issue is about (Ajv puts it in params, not the path). */
+function fieldOf(params: unknown): string {
+  if (typeof params !== 'object' || params === null) return '';
+  const { missingProperty, additionalProperty } = params as { missingProperty?: unknown; additionalProperty?: unknown };
+  const field = missingProperty ?? additionalProperty;
+  return typeof field === 'string' ? `/${field}` : '';
+}
 
 /** ioredis errors seen while Redis is down: the client is fine, the backing service is not. */
 function isRedisUnavailable(error: Error): boolean {
@@ -35,6 +50,20 @@ function isRedisUnavailable(error: Error): boolean {
     error.name === 'MaxRetriesPerRequestError' ||
     /enableOfflineQueue|Connection is closed|ECONNREFUSED|ENOENT.*redis|Stream isn't writeable/i.test(error.message)
   );
+}
+
+/**
+ * Fastify's `frameworkErrors` option: errors raised by the router before any route or error handler runs
+ * (a malformed percent-encoding, an over-long path parameter) get our shape and code instead of Fastify's
+ * default body, which echoes the URL.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const known = FRAMEWORK_CODES[error.code] ?? {
+    status: 400,
+    code: 'BAD_REQUEST',
+    message: 'The request is not valid.',
+  };
+  reply.status(known.status).send({ error: { code: known.code, message: known.message } });
 }
 
 export const errorHandlerPlugin = fp(
@@ -47,7 +76,7 @@ export const errorHandlerPlugin = fp(
       }
       if (error.validation) {
         const details = error.validation.map((issue) => ({
-          path: `${error.validationContext ?? ''}${issue.instancePath}`,
+          path: `${error.validationContext ?? ''}${issue.instancePath}${fieldOf(issue.params)}`,
           message: issue.message,
         }));
         return reply

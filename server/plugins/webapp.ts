@@ -20,6 +20,8 @@ export const webappPlugin = fp<WebappOptions>(
   async (app: FastifyInstance, options) => {
     const index = join(options.root, 'index.html');
     app.get('/app', { schema: { hide: true } }, (_request, reply) => reply.redirect('/app/', 301));
+    // The site's root is the Mini App (a 302: the root may serve something else one day).
+    app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/app/', 302));
     if (!existsSync(index)) {
       app.log.warn(`The Mini App is not built (${index} missing): run \`npm run build\``);
       app.get('/app/*', { schema: { hide: true } }, (_request, reply) =>

@@ -208,21 +208,8 @@ function checkDetails(value: AuditDetailValue, path: string, depth: number): voi
   if (typeof value === 'number' && !Number.isFinite(value)) fail(`details.${path} is not a finite number`);
 }
 
-interface Prepared {
-  id: string;
-  actorType: AuditActorType;
-  actorId: string | null;
-  action: string;
-  targetType: string | null;
-  targetId: string | null;
-  subjectUserId: string | null;
-  result: AuditResult;
-  reasonCode: string | null;
-  requestId: string | null;
-  source: AuditSource;
-  ipPrefix: string | null;
-  detailsJson: string | null;
-}
+/** An event checked and normalised, before the chain fields (seq, time, sealed details, previous hash) exist. */
+type Prepared = Omit<AuditChainFields, 'seq' | 'occurredAt' | 'details' | 'prevHash'> & { detailsJson: string | null };
 
 function prepare(event: AuditEvent): Prepared {
   const { actor } = event;

@@ -7,6 +7,7 @@ import { createPrivateKey } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
+import { parseRateLimits } from '../defense/rate-limits.ts';
 
 export const ROLES = ['api', 'bot', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
@@ -67,6 +68,13 @@ export const EnvSchema = Type.Object({
   STARTUP_TIMEOUT_SECONDS: Int(1, 600),
   SHUTDOWN_TIMEOUT_SECONDS: Int(1, 600),
   BODY_LIMIT_BYTES: Int(1024, 50 * 1024 * 1024),
+  TRUST_PROXY: Str({ pattern: '^(false|true|[0-9]{1,2}|[0-9a-fA-F:.,/ ]+)$' }),
+  CORS_ORIGINS: Str({ pattern: '^\\s*(https?://[^\\s,]+\\s*)(,\\s*https?://[^\\s,]+\\s*)*$' }),
+  RATE_LIMITS: Str(),
+  TLS_CERT: Str({ minLength: 1 }),
+  TLS_KEY: Str({ minLength: 1 }),
+  HTTP_REDIRECT_PORT: Int(0, 65535),
+  DOCS_ENABLED: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -87,6 +95,11 @@ const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
   STARTUP_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
   SHUTDOWN_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
   BODY_LIMIT_BYTES: 'must be an integer from 1024 to 52428800',
+  TRUST_PROXY: 'must be false, true, a hop count, or comma-separated proxy addresses/CIDRs',
+  CORS_ORIGINS: 'must be comma-separated origins such as https://app.example.com',
+  TLS_CERT: 'must be the path of a PEM certificate chain',
+  TLS_KEY: 'must be the path of a PEM private key',
+  HTTP_REDIRECT_PORT: 'must be an integer from 0 to 65535',
 };
 export const ENV_KEYS = Object.keys(EnvSchema.properties) as (keyof Env)[];
 
@@ -134,6 +147,14 @@ export interface Config {
   startupTimeoutSeconds: number;
   shutdownTimeoutSeconds: number;
   bodyLimitBytes: number;
+  /** Fastify `trustProxy`: whether X-Forwarded-For is believed (off by default). */
+  trustProxy: boolean | number | string;
+  /** Origins allowed by CORS (default: PUBLIC_URL's origin only). */
+  corsOrigins: readonly string[];
+  /** Raw RATE_LIMITS override ("group=max/window,…"), parsed by the rate-limit plugin. */
+  rateLimits: string | undefined;
+  tls: { certPath: string; keyPath: string; redirectPort: number | undefined } | undefined;
+  docsEnabled: boolean;
   /** Secrets given in the environment; missing ones are filled by `resolveSecrets`. */
   providedSecrets: Partial<Secrets>;
 }
@@ -200,6 +221,13 @@ export function decodeSigningKeys(value: string): Buffer[] | undefined {
 /** A key of one repeated byte (all zeros, all 0x41, …) is a placeholder, not a secret. */
 export function isTriviallyWeak(bytes: Uint8Array): boolean {
   return bytes.length > 0 && bytes.every((byte) => byte === bytes[0]);
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^[0-9]{1,2}$/.test(value)) return Number(value);
+  return value;
 }
 
 /** Host, port and database name equal (credentials aside). */
@@ -337,6 +365,11 @@ export function parseConfig(source: Record<string, string | undefined>, options:
     problems.push('KEYSTORE_DATABASE_URL: must name a different database from DATABASE_URL');
   }
 
+  const rateLimits = parseRateLimits(raw.RATE_LIMITS);
+  if (!rateLimits.ok) problems.push(describe('RATE_LIMITS', rateLimits.reason, raw.RATE_LIMITS));
+  if ((raw.TLS_CERT === undefined) !== (raw.TLS_KEY === undefined)) {
+    problems.push('TLS_CERT/TLS_KEY: set both to serve HTTPS directly, or neither');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const cwd = options.cwd ?? '.';
@@ -379,7 +412,18 @@ export function parseConfig(source: Record<string, string | undefined>, options:
     },
     startupTimeoutSeconds: env.STARTUP_TIMEOUT_SECONDS ?? 30,
     shutdownTimeoutSeconds: env.SHUTDOWN_TIMEOUT_SECONDS ?? 25,
-    bodyLimitBytes: env.BODY_LIMIT_BYTES ?? 1024 * 1024,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES ?? 64 * 1024,
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    corsOrigins: (env.CORS_ORIGINS ?? (env.PUBLIC_URL ? new URL(env.PUBLIC_URL).origin : ''))
+      .split(',')
+      .map((origin) => origin.trim().replace(/\/+$/, ''))
+      .filter(Boolean),
+    rateLimits: env.RATE_LIMITS,
+    tls:
+      env.TLS_CERT && env.TLS_KEY
+        ? { certPath: env.TLS_CERT, keyPath: env.TLS_KEY, redirectPort: env.HTTP_REDIRECT_PORT }
+        : undefined,
+    docsEnabled: env.DOCS_ENABLED ? env.DOCS_ENABLED === 'true' : nodeEnv !== 'production',
     providedSecrets: provided,
   };
 }

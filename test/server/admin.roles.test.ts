@@ -16,7 +16,8 @@ import { bearer, type SignedIn, signIn, signInAs } from '#test/helpers/sign-in.t
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await buildTestApp({ env: { BOT_TOKEN: TEST_BOT_TOKEN } });
+  // Many sign-ins from inject's one address: above the per-address auth limit (rate-limit.*.test.ts test it).
+  t = await buildTestApp({ env: { BOT_TOKEN: TEST_BOT_TOKEN, RATE_LIMITS: 'auth=1000/60' } });
 });
 beforeEach(async () => {
   // Every test starts with no admin from earlier tests (they would keep the last-admin rule from applying).

@@ -11,7 +11,10 @@ import { signedInitData } from '#test/helpers/init-data.ts';
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await buildTestApp({ env: { BOT_TOKEN: TEST_BOT_TOKEN, ADMIN_TELEGRAM_IDS: '900001' } });
+  // Many sign-ins from inject's one address: above the per-address auth limit (rate-limit.*.test.ts test it).
+  t = await buildTestApp({
+    env: { BOT_TOKEN: TEST_BOT_TOKEN, ADMIN_TELEGRAM_IDS: '900001', RATE_LIMITS: 'auth=1000/60' },
+  });
 });
 afterAll(async () => {
   await t.close();

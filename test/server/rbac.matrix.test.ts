@@ -26,6 +26,9 @@ const PUBLIC_OUTSIDE_API = [
   /^\/\.well-known\/jwks\.json$/,
   /^\/telegram\/webhook$/, // guarded by Telegram's secret token instead
   /^\/app(\/.*)?$/, // the Mini App's static files
+  /^\/docs(\/.*)?$/, // the API docs (Swagger UI), only when DOCS_ENABLED
+  /^\/$/, // redirects to /app/
+  /^\*$/, // CORS preflight (OPTIONS *): answered for CORS_ORIGINS only (plugins/cors.ts)
 ];
 
 /**
@@ -35,7 +38,10 @@ const PUBLIC_OUTSIDE_API = [
 const READ_PERMISSION_WRITES = ['POST /api/v1/auth/logout', 'POST /api/v1/auth/step-up'];
 
 // Built while the tests are collected: the route table decides which tests exist.
-const t = await buildTestApp({ env: { BOT_TOKEN: TEST_BOT_TOKEN } });
+// Every route times every role from inject's one address: above the default limits (rate-limit.*.test.ts test them).
+const t = await buildTestApp({
+  env: { BOT_TOKEN: TEST_BOT_TOKEN, RATE_LIMITS: 'auth=10000/60,api=10000/60,global=10000/60' },
+});
 afterAll(async () => {
   await t.close();
 });

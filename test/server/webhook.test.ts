@@ -15,7 +15,7 @@ let testBot: TestBot;
 beforeAll(async () => {
   const database = await createTestDatabase();
   testBot = createTestBot({ db: database.db });
-  t = await buildTestApp({ database, bot: testBot.bot, env: { BOT_MODE: 'webhook' } });
+  t = await buildTestApp({ database, bot: testBot.bot, env: { BOT_MODE: 'webhook', RATE_LIMITS: 'global=3/60' } });
 });
 afterAll(async () => {
   await t.close();
@@ -46,6 +46,17 @@ describe('POST /telegram/webhook', () => {
     const sent = testBot.callsOf('sendMessage');
     expect(sent).toHaveLength(1);
     expect(String(sent[0]?.payload.text)).toMatch(/^Hi Alice!/);
+  });
+
+  it('is not rate-limited per IP: Telegram delivers bursts from a few addresses', async () => {
+    for (let i = 0; i < 8; i++) {
+      const response = await post({ 'x-telegram-bot-api-secret-token': t.secrets.webhookSecret }, textMessage('/help'));
+      expect(response.statusCode, `update ${i}`).toBe(200);
+    }
+    // The rest of the app is limited (global group: 3 per minute here).
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await t.app.inject({ method: 'GET', url: '/healthz' })).statusCode);
+    expect(statuses).toContain(429);
   });
 
   it('is not mounted in polling mode', async () => {

@@ -28,7 +28,7 @@ export async function adminRoutes(fastify: FastifyInstance, options: AdminRoutes
       schema: {
         summary: 'Set a user’s role',
         tags: ['admin'],
-        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        params: Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) }, { additionalProperties: false }),
         body: Type.Object(
           { role: Type.Union(USER_ROLES.map((role) => Type.Literal(role))) },
           { additionalProperties: false },

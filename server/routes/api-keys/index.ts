@@ -58,7 +58,7 @@ const SecretKey = Type.String({
   maxLength: API_KEY_LENGTH,
   description: 'The API key. Shown in this response only: store it now (it cannot be shown again).',
 });
-const KeyParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+const KeyParams = Type.Object({ id: Type.String({ format: 'uuid', maxLength: 36 }) }, { additionalProperties: false });
 const CreateBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: API_KEY_NAME_MAX_LENGTH }),

@@ -27,6 +27,9 @@ export interface AuthRoutesOptions {
   notify: Notify;
 }
 
+/** Sign-in bodies are small (initData is at most INIT_DATA_MAX_LENGTH): refuse anything larger unread. */
+const AUTH_BODY_LIMIT_BYTES = 8 * 1024;
+
 const ErrorBody = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) }),
 });
@@ -70,6 +73,7 @@ export async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOp
     '/api/v1/auth/telegram',
     {
       config: { public: true, requires: ['redis'] },
+      bodyLimit: AUTH_BODY_LIMIT_BYTES,
       schema: {
         summary: 'Sign in with Telegram Mini App initData',
         tags: ['auth'],
@@ -158,6 +162,7 @@ export async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOp
     '/api/v1/auth/refresh',
     {
       config: { public: true, requires: ['redis'] },
+      bodyLimit: AUTH_BODY_LIMIT_BYTES,
       schema: {
         summary: 'Exchange a refresh token for new tokens (the refresh token rotates)',
         tags: ['auth'],
@@ -228,6 +233,7 @@ export async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOp
     '/api/v1/auth/step-up',
     {
       config: { permission: 'profile:read', requires: ['redis'] },
+      bodyLimit: AUTH_BODY_LIMIT_BYTES,
       schema: {
         summary: 'Verify a second factor now, for actions that need a recent one',
         tags: ['auth'],

@@ -72,7 +72,10 @@ export async function sessionRoutes(fastify: FastifyInstance, options: SessionRo
       schema: {
         summary: 'End one of your sessions',
         tags: ['sessions'],
-        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) }),
+        params: Type.Object(
+          { id: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }) },
+          { additionalProperties: false },
+        ),
         response: { 204: Type.Null(), 404: ErrorBody },
       },
     },

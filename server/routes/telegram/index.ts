@@ -30,7 +30,8 @@ export async function telegramRoutes(app: FastifyInstance, options: TelegramRout
   app.post(
     WEBHOOK_PATH,
     {
-      config: { requires: ['redis'] },
+      // Telegram delivers bursts from a few addresses; the secret check below is constant-time and cheap.
+      config: { requires: ['redis'], rateLimitExempt: true },
       bodyLimit: 1024 * 1024,
       schema: {
         summary: 'Telegram Bot API webhook (Telegram only)',

@@ -1,0 +1,152 @@
+/**
+ * Request rate limiting for every route and the 404 handler (@fastify/rate-limit on our Redis).
+ * Groups and limits come from shared/defense/rate-limits.ts: auth routes are counted per client address in
+ * `onRequest`, before authentication, so a flood of bad credentials is limited too; API routes are counted per
+ * principal (user or API key, the address when anonymous) in `preHandler`, once the auth hook has set it.
+ * IPv6 clients count per /64 (shared/defense/rate-key.ts). A limited request gets 429 RATE_LIMITED with
+ * Retry-After and RateLimit-* headers, and one `defense.rate_limited` audit entry per key and window.
+ * When Redis fails, auth routes answer 503 (fail closed), the rest are served unlimited (fail open).
+ */
+import fastifyRateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
+import type { AuditActor, AuditLog } from '#shared/audit/record.ts';
+import { rateKeyForIp } from '#shared/defense/rate-key.ts';
+import {
+  parseRateLimits,
+  RATE_LIMIT_FAILS_OPEN,
+  RATE_LIMIT_KEYING,
+  type RateLimitGroup,
+  rateLimitGroupOf,
+} from '#shared/defense/rate-limits.ts';
+import { commonError, DomainError, isDomainError } from '#shared/errors.ts';
+import type { Principal } from '#shared/identity/principal.ts';
+
+export interface RateLimitPluginOptions {
+  /** The app's main Redis client (fails fast: no offline queue). */
+  redis: Redis;
+  /** The deployment's Redis key prefix. */
+  redisPrefix: string;
+  /** RATE_LIMITS as configured (validated by parseConfig); unset gives the defaults. */
+  rateLimits: string | undefined;
+  audit: AuditLog;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Skip rate limiting: only for routes authenticated by a shared secret from a few known senders, where a
+     * per-IP limit would throttle the legitimate sender (Telegram's webhook deliveries).
+     */
+    rateLimitExempt?: boolean;
+  }
+}
+
+function groupOf(request: FastifyRequest): RateLimitGroup {
+  return rateLimitGroupOf(request.routeOptions.url);
+}
+
+function subjectOf(principal: Principal | undefined, ip: string): string {
+  if (principal?.kind === 'user') return `user:${principal.userId}`;
+  if (principal?.kind === 'api_key') return `key:${principal.keyId}`;
+  return rateKeyForIp(ip);
+}
+
+function actorOf(principal: Principal | undefined): AuditActor {
+  if (principal?.kind === 'user') return { type: 'user', id: principal.userId };
+  if (principal?.kind === 'api_key') return { type: 'api_key', id: principal.keyId };
+  return { type: 'anonymous' };
+}
+
+export const rateLimitPlugin = fp<RateLimitPluginOptions>(
+  async (app: FastifyInstance, options) => {
+    const parsed = parseRateLimits(options.rateLimits);
+    if (!parsed.ok) throw new Error(`RATE_LIMITS: ${parsed.reason}`);
+    const { limits } = parsed;
+    const { redis, audit } = options;
+    const auditMarkerPrefix = `${options.redisPrefix}:rl-audited:`;
+    const pendingAudits = new Set<Promise<void>>();
+
+    /** One audit entry per key and window: SET NX EX marks the window, so a flood writes one row, not one each. */
+    async function recordOnce(request: FastifyRequest, key: string, group: RateLimitGroup): Promise<void> {
+      const first = await redis.set(`${auditMarkerPrefix}${key}`, '1', 'EX', limits[group].windowSeconds, 'NX');
+      if (first !== 'OK') return;
+      await audit.record({
+        actor: actorOf(request.principal),
+        action: 'defense.rate_limited',
+        target: { type: 'rate_limit_group', id: group },
+        result: 'denied',
+        reasonCode: 'RATE_LIMITED',
+        source: 'api',
+        requestId: request.id,
+        ip: request.ip, // stored truncated (/24, /48) by the audit log
+      });
+    }
+
+    await app.register(fastifyRateLimit, {
+      global: false, // our hooks below decide where it runs (including the 404 handler)
+      redis,
+      nameSpace: `${options.redisPrefix}:rl:`,
+      enableDraftSpec: true, // RateLimit-Limit/-Remaining/-Reset (IETF httpapi-ratelimit-headers)
+      skipOnError: false, // decided per group in `limit` below
+      // The key names its group, so groups never share a counter.
+      keyGenerator: (request) => `${groupOf(request)}:${subjectOf(request.principal, request.ip)}`,
+      max: (request) => limits[groupOf(request)].max,
+      timeWindow: (request) => limits[groupOf(request)].windowSeconds * 1000,
+      errorResponseBuilder: (_request, context) =>
+        new DomainError('RATE_LIMITED', {
+          status: 429,
+          message: `Too many requests. Try again in ${Math.max(1, Math.ceil(context.ttl / 1000))} seconds.`,
+        }),
+      onExceeded: (request, key) => {
+        const pending = recordOnce(request, key, groupOf(request))
+          .catch((error: unknown) => {
+            request.log.warn({ err: error instanceof Error ? { message: error.message } : {} }, 'rate-limit audit');
+          })
+          .finally(() => pendingAudits.delete(pending));
+        pendingAudits.add(pending);
+      },
+    });
+    const handler = app.rateLimit();
+
+    async function limit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      try {
+        await handler.call(app, request, reply);
+      } catch (error) {
+        if (isDomainError(error)) throw error; // the 429
+        const group = groupOf(request);
+        request.log.warn({ group, err: error instanceof Error ? { message: error.message } : {} }, 'rate limit store');
+        // Fail open for ordinary routes (Redis down must not become 500s); closed for auth (no brute-force window).
+        if (RATE_LIMIT_FAILS_OPEN[group]) return;
+        throw commonError('REDIS_UNAVAILABLE');
+      }
+    }
+
+    // Root-level hooks also run for the 404 handler, so unmatched URLs are limited (group global) as well.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.routeOptions.config?.rateLimitExempt) return;
+      if (RATE_LIMIT_KEYING[groupOf(request)] === 'ip') await limit(request, reply);
+    });
+    app.addHook('preHandler', async (request, reply) => {
+      if (request.routeOptions.config?.rateLimitExempt) return;
+      if (RATE_LIMIT_KEYING[groupOf(request)] === 'principal') await limit(request, reply);
+    });
+
+    app.addHook('onClose', async () => {
+      await Promise.allSettled([...pendingAudits]);
+    });
+  },
+  { name: 'rate-limit', dependencies: ['error-handler'] },
+);
+
+/**
+ * Fastify's `trustProxy` from TRUST_PROXY (config.trustProxy): false (default) ignores X-Forwarded-For; a hop
+ * count believes that many proxies; addresses/CIDRs believe only those proxies. Fastify's types leave out the
+ * hop count its runtime accepts, so it becomes the equivalent function.
+ */
+export function trustProxyOption(
+  value: boolean | number | string,
+): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_address, hop) => hop < value : value;
+}
