@@ -29,7 +29,6 @@ import { rateLimitPlugin, trustProxyOption } from './plugins/rate-limit.ts';
 import { securityHeadersPlugin } from './plugins/security-headers.ts';
 import { serviceGuardPlugin } from './plugins/service-guard.ts';
 import { webappPlugin } from './plugins/webapp.ts';
-import type { Queues } from './queues.ts';
 import { adminRoutes } from './routes/admin/index.ts';
 import { apiKeyRoutes } from './routes/api-keys/index.ts';
 import { authRoutes } from './routes/auth/index.ts';
@@ -53,7 +52,6 @@ export interface AppDeps {
   logger: Logger;
   /** Prefix of every Redis key this deployment writes (tests use a unique one). */
   redisPrefix: string;
-  queues?: Queues;
   /** The bot, when this process serves the webhook. */
   bot?: Bot<Context>;
   webappRoot?: string;

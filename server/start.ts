@@ -132,7 +132,6 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         redis,
         logger,
         redisPrefix: config.redisPrefix,
-        queues,
         ...(bot ? { bot } : {}),
         ...(options.webappRoot ? { webappRoot: options.webappRoot } : {}),
         isShuttingDown: () => shuttingDown,

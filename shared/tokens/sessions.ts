@@ -161,7 +161,11 @@ export function createSessionStore(deps: { redis: Redis; prefix: string; now?: (
         .sadd(userKey(input.userId), sid)
         .exec();
       const refreshToken = await issueRefresh(sid, absoluteExpiresAt);
-      // Bound the number of sessions per person: the oldest go first.
+      // Bound the number of sessions per person: the oldest go first. SCARD first, so an ordinary sign-in
+      // does not read every session (the set may hold expired ids; `list` prunes them when it runs).
+      if ((await redis.scard(userKey(input.userId))) <= MAX_SESSIONS_PER_USER) {
+        return { session: parse(sid, record) as SessionRecord, refreshToken };
+      }
       const sessions = await store.list(input.userId);
       if (sessions.length > MAX_SESSIONS_PER_USER) {
         const oldest = [...sessions].sort((a, b) => a.lastSeenAt - b.lastSeenAt);

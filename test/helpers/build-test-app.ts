@@ -80,7 +80,6 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
     redis,
     logger,
     redisPrefix,
-    queues,
     ...(options.bot ? { bot: options.bot } : {}),
     ...(options.webappRoot ? { webappRoot: options.webappRoot } : {}),
     ...(options.isShuttingDown ? { isShuttingDown: options.isShuttingDown } : {}),
