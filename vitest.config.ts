@@ -9,6 +9,8 @@ const INTEGRATION_SHARED = [
   'test/shared/api-keys/**/*.test.ts',
   'test/shared/crypto/**/*.db.test.ts',
   'test/shared/tokens/**/*.test.ts',
+  // Any shared/ test that needs PostgreSQL or Redis is named `*.db.test.ts`.
+  'test/shared/**/*.db.test.ts',
 ];
 
 export default defineConfig({
