@@ -6,12 +6,15 @@
  * IPv6 clients count per /64 (shared/defense/rate-key.ts). A limited request gets 429 RATE_LIMITED with
  * Retry-After and RateLimit-* headers, and one `defense.rate_limited` audit entry per key and window.
  * When Redis fails, auth routes answer 503 (fail closed), the rest are served unlimited (fail open).
+ * Counting goes through shared/defense/rate-counter.ts: generous limits are counted locally and added to Redis
+ * in batches (no round trip per request), small and fail-closed ones are counted in Redis before answering.
  */
 import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { AuditActor, AuditLog } from '#shared/audit/record.ts';
+import { createRateCounter, type RateCounter } from '#shared/defense/rate-counter.ts';
 import { rateKeyForIp } from '#shared/defense/rate-key.ts';
 import {
   parseRateLimits,
@@ -31,6 +34,8 @@ export interface RateLimitPluginOptions {
   /** RATE_LIMITS as configured (validated by parseConfig); unset gives the defaults. */
   rateLimits: string | undefined;
   audit: AuditLog;
+  /** Called for every refused request (metrics, the request-flood scenario); must not throw. */
+  onRejected?: ((request: FastifyRequest, group: RateLimitGroup) => void) | undefined;
 }
 
 declare module 'fastify' {
@@ -84,10 +89,16 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
       });
     }
 
+    const counter = createRateCounter({
+      redis,
+      prefix: `${options.redisPrefix}:rl:`,
+      onFlushError: (error) => {
+        app.log.warn({ err: error instanceof Error ? { message: error.message } : {} }, 'rate limit flush');
+      },
+    });
     await app.register(fastifyRateLimit, {
       global: false, // our hooks below decide where it runs (including the 404 handler)
-      redis,
-      nameSpace: `${options.redisPrefix}:rl:`,
+      store: counterStore(counter),
       enableDraftSpec: true, // RateLimit-Limit/-Remaining/-Reset (IETF httpapi-ratelimit-headers)
       skipOnError: false, // decided per group in `limit` below
       // The key names its group, so groups never share a counter.
@@ -100,6 +111,7 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
           message: `Too many requests. Try again in ${Math.max(1, Math.ceil(context.ttl / 1000))} seconds.`,
         }),
       onExceeded: (request, key) => {
+        options.onRejected?.(request, groupOf(request));
         const pending = recordOnce(request, key, groupOf(request))
           .catch((error: unknown) => {
             request.log.warn({ err: error instanceof Error ? { message: error.message } : {} }, 'rate-limit audit');
@@ -134,11 +146,43 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
     });
 
     app.addHook('onClose', async () => {
+      await counter.close();
       await Promise.allSettled([...pendingAudits]);
     });
   },
   { name: 'rate-limit', dependencies: ['error-handler'] },
 );
+
+type StoreCallback = (error: Error | null, result?: { current: number; ttl: number }) => void;
+
+/**
+ * A @fastify/rate-limit store over our counter. Keys start with their group; fail-closed groups are always
+ * counted exactly, so a Redis outage refuses them instead of letting attempts through uncounted.
+ */
+function counterStore(counter: RateCounter) {
+  return class CounterStore {
+    incr(key: string, callback: StoreCallback, windowMs: number, max: number): void {
+      const group = key.slice(0, key.indexOf(':')) as RateLimitGroup;
+      let result: ReturnType<RateCounter['hit']>;
+      try {
+        result = counter.hit(key, windowMs, max, RATE_LIMIT_FAILS_OPEN[group] !== true);
+      } catch (error) {
+        callback(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      if (result instanceof Promise) {
+        result.then(
+          (value) => callback(null, value),
+          (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+        );
+      } else callback(null, result);
+    }
+
+    child(): CounterStore {
+      return this;
+    }
+  };
+}
 
 /**
  * Fastify's `trustProxy` from TRUST_PROXY (config.trustProxy): false (default) ignores X-Forwarded-For; a hop
