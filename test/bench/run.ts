@@ -1,9 +1,12 @@
 /**
- * `npm run bench`: runs every `*.bench.ts` in this folder and prints its figures. Benchmarks compare
- * variants side by side in one run (ratios, not absolute times, are what to read on a shared machine).
- * Results are also written to test-results/bench.json.
+ * `npm run bench [name ...]`: runs every `*.bench.ts` in this folder (or those whose file name contains one of
+ * the names) and prints its figures. Benchmarks compare variants side by side in one run, alternating them over
+ * several rounds (test/bench/side-by-side.ts): ratios, not absolute times, are what to read on a shared machine.
+ * The table is written to bench/results/latest.md and the figures to bench/results/latest.json (plus a dated
+ * copy of the JSON), so a run can be compared with the last one.
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from '../helpers/paths.ts';
@@ -14,6 +17,12 @@ export interface BenchFigure {
   unit: string;
   /** e.g. "1.00x baseline", "0.83x of bare" */
   note?: string;
+  /** The spread over rounds, when the figure is a median. */
+  min?: number;
+  max?: number;
+  /** The target the figure is held to, in words ("<= 1.2x bare"), and whether this run met it. */
+  goal?: string;
+  meets?: boolean;
 }
 
 type BenchModule = { run: () => Promise<BenchFigure[] | Record<string, number>> };
@@ -26,6 +35,7 @@ const files = readdirSync(dir)
   .sort();
 
 const all: Record<string, BenchFigure[]> = {};
+const format = (value: number) => (value >= 100 ? Math.round(value).toLocaleString('en') : value.toFixed(2));
 for (const file of files) {
   process.stdout.write(`\n== ${file}\n`);
   const module = (await import(pathToFileURL(join(dir, file)).href)) as BenchModule;
@@ -35,13 +45,46 @@ for (const file of files) {
     : Object.entries(result).map(([name, value]) => ({ name, value, unit: '' }));
   all[file] = figures;
   for (const figure of figures) {
-    const value = figure.value >= 100 ? Math.round(figure.value).toLocaleString('en') : figure.value.toFixed(2);
+    const goal = figure.goal ? ` [goal ${figure.goal}: ${figure.meets ? 'met' : 'NOT met'}]` : '';
     process.stdout.write(
-      `  ${figure.name.padEnd(58)} ${value.padStart(12)} ${figure.unit.padEnd(10)} ${figure.note ?? ''}\n`,
+      `  ${figure.name.padEnd(58)} ${format(figure.value).padStart(12)} ${figure.unit.padEnd(10)} ${figure.note ?? ''}${goal}\n`,
     );
   }
 }
-mkdirSync(join(ROOT, 'test-results'), { recursive: true });
-writeFileSync(join(ROOT, 'test-results', 'bench.json'), `${JSON.stringify(all, null, 2)}\n`);
-process.stdout.write('\nWritten to test-results/bench.json\n');
+
+function markdown(results: Record<string, BenchFigure[]>): string {
+  const rows = ['| benchmark | figure | median | min–max | notes | goal |', '|---|---|---:|---:|---|---|'];
+  for (const [file, figures] of Object.entries(results)) {
+    for (const figure of figures) {
+      const range =
+        figure.min !== undefined && figure.max !== undefined ? `${format(figure.min)}–${format(figure.max)}` : '';
+      const goal = figure.goal ? `${figure.goal}: ${figure.meets ? '**met**' : '**not met**'}` : '';
+      const cells = [
+        file.replace('.bench.ts', ''),
+        figure.name,
+        `${format(figure.value)} ${figure.unit}`,
+        range,
+        figure.note ?? '',
+        goal,
+      ];
+      rows.push(`| ${cells.map((cell) => cell.replaceAll('|', '\\|')).join(' | ')} |`);
+    }
+  }
+  return `${rows.join('\n')}\n`;
+}
+
+const resultsDir = join(ROOT, 'bench', 'results');
+mkdirSync(resultsDir, { recursive: true });
+const stamp = new Date().toISOString();
+const document = { date: stamp, node: process.version, cpus: availableParallelism(), results: all };
+writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(document, null, 2)}\n`);
+writeFileSync(
+  join(resultsDir, `${stamp.slice(0, 19).replaceAll(':', '-')}.json`),
+  `${JSON.stringify(document, null, 2)}\n`,
+);
+writeFileSync(
+  join(resultsDir, 'latest.md'),
+  `# npm run bench, ${stamp.slice(0, 10)} (Node ${process.version}, ${availableParallelism()} cores)\n\n${markdown(all)}`,
+);
+process.stdout.write('\nWritten to bench/results/latest.md and latest.json\n');
 process.exit(0);
