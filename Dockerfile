@@ -39,6 +39,8 @@ COPY --from=build /app/tsconfig.json ./
 COPY --from=build /app/shared ./shared
 COPY --from=build /app/server ./server
 COPY --from=build /app/bot ./bot
+# The vulnerability scanner's shipped OSV advisory snapshot (SCANNER_ADVISORIES_PATH points elsewhere to refresh).
+COPY --from=build /app/advisories ./advisories
 COPY --from=build /app/dist/webapp ./dist/webapp
 # Created and chowned before VOLUME so a fresh named volume inherits node:node ownership.
 RUN mkdir -p /data && chown node:node /data

@@ -1,4 +1,5 @@
 /** The bot's context: grammY's plus the translator and the deps features need. */
+import type { ConversationFlavor } from '@grammyjs/conversations';
 import type { Context as BaseContext } from 'grammy';
 import type { Translate } from './i18n/index.ts';
 
@@ -8,4 +9,5 @@ export interface ContextFlavor {
   locale: string;
 }
 
-export type Context = BaseContext & ContextFlavor;
+/** `ctx.conversation` (enter/exit) exists when the bot was built with Redis (bot/conversations). */
+export type Context = ConversationFlavor<BaseContext & ContextFlavor>;

@@ -5,19 +5,34 @@
 import { sequentialize } from '@grammyjs/runner';
 import { Bot, type BotConfig, type BotError, GrammyError, HttpError } from 'grammy';
 import type { LanguageCode, UserFromGetMe } from 'grammy/types';
+import type { Redis } from 'ioredis';
 import type { ApiKeyService } from '#shared/api-keys/index.ts';
 import type { AuditLog } from '#shared/audit/index.ts';
 import type { Db } from '#shared/db/index.ts';
+import type { Defense } from '#shared/defense/index.ts';
 import { isDomainError } from '#shared/errors.ts';
 import type { Logger } from '#shared/logger.ts';
+import type { Metrics } from '#shared/metrics/index.ts';
+import type { MfaService } from '#shared/mfa/index.ts';
+import type { PrivacyService } from '#shared/privacy/index.ts';
+import type { ScannerService } from '#shared/scanner/index.ts';
 import type { SessionStore } from '#shared/tokens/sessions.ts';
 import type { Context } from './context.ts';
+import { installConversations } from './conversations/index.ts';
 import { apiKeysFeature } from './features/api-keys.ts';
+import { consentFeature } from './features/consent.ts';
+import { decisionsFeature } from './features/decisions.ts';
 import { helpFeature } from './features/help.ts';
+import { adminMfaGate, mfaFeature } from './features/mfa.ts';
+import { mydataFeature } from './features/mydata.ts';
+import { privacyFeature } from './features/privacy.ts';
+import { scanFeature } from './features/scan.ts';
 import { sessionsFeature } from './features/sessions.ts';
 import { startFeature } from './features/start.ts';
+import { statsFeature } from './features/stats.ts';
 import { unhandledFeature } from './features/unhandled.ts';
 import { type MessageKey, pickLocale, translator } from './i18n/index.ts';
+import { decisionGuard } from './middleware/decisions.ts';
 
 export interface BotDeps {
   db: Db;
@@ -36,6 +51,19 @@ export interface BotDeps {
   sessions?: SessionStore;
   /** The audit trail, for actions the bot takes itself (ending sessions). */
   audit?: Pick<AuditLog, 'record'>;
+  /** Redis for conversations (state per user under `${redisPrefix}:conv:`); without it no conversation runs. */
+  redis?: Redis;
+  redisPrefix?: string;
+  /** Two-factor codes (/mfa, bot step-up, the admin-must-enrol gate); needs `redis`. */
+  mfa?: MfaService;
+  /** A conversation wait's timeout in ms (10 minutes by default). */
+  conversationWaitMs?: number;
+  /** Intrusion-detection decisions: enforced on every update; /decisions and /stats for admins. */
+  defense?: { service: Defense; redis: Redis; redisPrefix: string; metrics?: Metrics | undefined };
+  /** Vulnerability scans (/scan for admins); the feature is off without it. */
+  scanner?: ScannerService;
+  /** Consent gate, /privacy, /mydata and /dsr for admins; the features are off without it. */
+  privacy?: PrivacyService;
 }
 
 /** Commands shown in Telegram's menu, per locale (set with setMyCommands at start). */
@@ -44,6 +72,9 @@ export const BOT_COMMANDS: readonly { command: string; description: MessageKey }
   { command: 'help', description: 'commands.help' },
   { command: 'sessions', description: 'commands.sessions' },
   { command: 'apikeys', description: 'commands.apikeys' },
+  { command: 'mfa', description: 'commands.mfa' },
+  { command: 'privacy', description: 'commands.privacy' },
+  { command: 'mydata', description: 'commands.mydata' },
 ];
 
 /** Serialises updates per chat (and per user outside chats) so one user's updates never race each other. */
@@ -72,6 +103,21 @@ export function createBot(token: string, deps: BotDeps): Bot<Context> {
     ctx.t = translator(ctx.locale);
     await next();
   });
+  if (deps.defense) {
+    // Before every feature: a banned or throttled account gets one short reply, then silence.
+    bot.use(
+      decisionGuard({
+        defense: deps.defense.service,
+        redis: deps.defense.redis,
+        redisPrefix: deps.defense.redisPrefix,
+        metrics: deps.defense.metrics,
+      }),
+    );
+  }
+
+  // Conversations (bot/conversations): other features register theirs with `defineConversation`.
+  const conversationStore = deps.redis ? { redis: deps.redis, redisPrefix: deps.redisPrefix ?? 'tsp' } : undefined;
+  if (conversationStore) installConversations(bot, conversationStore);
 
   const boundary = bot.errorBoundary(async (error) => {
     const ctx = error.ctx;
@@ -97,10 +143,48 @@ export function createBot(token: string, deps: BotDeps): Bot<Context> {
     }
   });
   boundary.use(
+    // First: its /start hook wraps the start feature, and its gate holds back everything but /start, /help and
+    // /privacy until the person has made their consent choices.
+    ...(deps.privacy ? [consentFeature({ db: deps.db, privacy: deps.privacy, publicUrl: deps.publicUrl })] : []),
     startFeature({ db: deps.db, adminTelegramIds: deps.adminTelegramIds, publicUrl: deps.publicUrl }),
     helpFeature(),
+    ...(deps.mfa && conversationStore
+      ? [
+          mfaFeature({
+            db: deps.db,
+            mfa: deps.mfa,
+            ...conversationStore,
+            ...(deps.conversationWaitMs !== undefined ? { waitMs: deps.conversationWaitMs } : {}),
+          }),
+          // After /start, /help and /mfa: an admin without MFA can use nothing else.
+          adminMfaGate({ db: deps.db, mfa: deps.mfa, adminTelegramIds: deps.adminTelegramIds }),
+        ]
+      : []),
+    ...(deps.privacy
+      ? [
+          privacyFeature({ db: deps.db, privacy: deps.privacy, publicUrl: deps.publicUrl }),
+          mydataFeature({
+            db: deps.db,
+            privacy: deps.privacy,
+            mfa: deps.mfa,
+            conversations: conversationStore !== undefined,
+          }),
+        ]
+      : []),
     ...(deps.sessions ? [sessionsFeature({ db: deps.db, sessions: deps.sessions, audit: deps.audit })] : []),
     ...(deps.apiKeys ? [apiKeysFeature({ db: deps.db, service: deps.apiKeys })] : []),
+    ...(deps.defense
+      ? [
+          decisionsFeature({
+            db: deps.db,
+            defense: deps.defense.service,
+            redis: deps.defense.redis,
+            redisPrefix: deps.defense.redisPrefix,
+          }),
+          statsFeature({ db: deps.db, defense: deps.defense.service }),
+        ]
+      : []),
+    ...(deps.scanner ? [scanFeature({ db: deps.db, scanner: deps.scanner, audit: deps.audit })] : []),
     unhandledFeature(),
   );
 

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AjvCompiler } from '@fastify/ajv-compiler';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
@@ -16,23 +17,36 @@ import Fastify, {
 } from 'fastify';
 import type { Bot } from 'grammy';
 import type { Context } from '#bot/context.ts';
+import { deriveAuditSigningKey } from '#shared/audit/index.ts';
 import type { Config, Secrets } from '#shared/config/index.ts';
 import type { Database } from '#shared/db/index.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { RedisHandle } from '#shared/redis/index.ts';
 import { authPlugin } from './plugins/auth.ts';
 import { corsPlugin } from './plugins/cors.ts';
+import { apiSensors, decisionsPlugin, principalDecisionsPlugin } from './plugins/decisions.ts';
 import { errorHandlerPlugin, frameworkErrors } from './plugins/error-handler.ts';
 import { jsonBodyPlugin } from './plugins/json-body.ts';
+import { metricsPlugin } from './plugins/metrics.ts';
 import { openapiPlugin } from './plugins/openapi.ts';
 import { rateLimitPlugin, trustProxyOption } from './plugins/rate-limit.ts';
 import { securityHeadersPlugin } from './plugins/security-headers.ts';
 import { serviceGuardPlugin } from './plugins/service-guard.ts';
 import { webappPlugin } from './plugins/webapp.ts';
+import type { Queues } from './queues.ts';
+import { dashboardRoutes } from './routes/admin/dashboard.ts';
 import { adminRoutes } from './routes/admin/index.ts';
 import { apiKeyRoutes } from './routes/api-keys/index.ts';
 import { authRoutes } from './routes/auth/index.ts';
+import { decisionRoutes } from './routes/decisions/index.ts';
+import { devRoutes } from './routes/dev/index.ts';
 import { healthRoutes } from './routes/health/index.ts';
+import { metricsRoutes } from './routes/metrics/index.ts';
+import { mfaRoutes } from './routes/mfa/index.ts';
+import { mfaStepUpPlugin } from './routes/mfa/step-up.ts';
+import { oauthRoutes } from './routes/oauth/index.ts';
+import { privacyRoutes } from './routes/privacy/index.ts';
+import { scannerRoutes } from './routes/scanner/index.ts';
 import { sessionRoutes } from './routes/sessions/index.ts';
 import { telegramRoutes } from './routes/telegram/index.ts';
 import type { Services } from './services.ts';
@@ -57,9 +71,24 @@ export interface AppDeps {
   webappRoot?: string;
   /** True once shutdown has begun: new requests get 503 SHUTTING_DOWN. */
   isShuttingDown?: () => boolean;
+  /** The queue producers, for queue-depth metrics (optional: /metrics then omits them). */
+  queues?: Queues;
 }
 
 export type App = FastifyInstance;
+
+const ajvPool = AjvCompiler();
+
+/** Builds two validators from one set of Ajv options: bodies without type coercion, everything else with it. */
+function bodyStrictValidator(
+  externalSchemas: Parameters<typeof ajvPool>[0],
+  options: Parameters<typeof ajvPool>[1],
+): ReturnType<typeof ajvPool> {
+  const coercing = ajvPool(externalSchemas, options);
+  const strictOptions = { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } };
+  const strict = ajvPool(externalSchemas, strictOptions as typeof options);
+  return (route) => (route.httpPart === 'body' ? strict(route) : coercing(route));
+}
 
 /** One registered route as declared: its method, URL, route config (auth declaration) and schema. */
 export interface RouteEntry {
@@ -97,7 +126,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     requestIdHeader: false, // ids are ours; a client cannot inject one into our logs
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
-    ajv: { customOptions: { removeAdditional: true, coerceTypes: 'array', allErrors: false } },
+    // Unknown properties are refused (400 naming the field), not silently dropped. Query strings, path
+    // parameters and headers are coerced to the declared scalar types (a URL carries only strings); JSON
+    // bodies are not: `12` where a string belongs is a 400, not "12".
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
+    schemaController: { compilersFactory: { buildValidator: bodyStrictValidator } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Registered before any route, so the table is complete: tests check every route's declared protection.
@@ -131,14 +164,41 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(openapiPlugin, { docsEnabled: deps.config.docsEnabled });
 
   const { services } = deps;
+  // Latency per route pattern and the scrape-time gauges (shared/metrics).
+  await app.register(metricsPlugin, {
+    metrics: services.metrics,
+    db: deps.database.db,
+    defense: services.defense,
+    queues: deps.queues,
+  });
+  // Before rate limiting and auth: a banned address costs one Map lookup, nothing else.
+  await app.register(decisionsPlugin, { defense: services.defense, metrics: services.metrics });
+  const sensors = apiSensors(services.defense, services.metrics);
   // Before auth: its onRequest hook counts auth routes per address before credentials are checked.
   await app.register(rateLimitPlugin, {
     redis: deps.redis.client,
     redisPrefix: deps.redisPrefix,
     rateLimits: deps.config.rateLimits,
     audit: services.audit,
+    onRejected: sensors.onRejected,
   });
-  await app.register(authPlugin, { signer: services.signer, sessions: services.sessions, apiKeys: services.apiKeys });
+  await app.register(authPlugin, {
+    signer: services.signer,
+    sessions: services.sessions,
+    apiKeys: services.apiKeys,
+    onApiKeyResult: sensors.onApiKeyResult,
+  });
+  // After auth: decisions on the signed-in user or API key (and second-factor lockouts).
+  await app.register(principalDecisionsPlugin, { defense: services.defense, metrics: services.metrics });
+  await app.register(decisionRoutes, { defense: services.defense });
+  await app.register(metricsRoutes, {
+    db: deps.database.db,
+    metrics: services.metrics,
+    defense: services.defense,
+    metricsToken: deps.config.metricsToken,
+    signer: services.signer,
+    sessions: services.sessions,
+  });
   await app.register(authRoutes, {
     db: deps.database.db,
     signer: services.signer,
@@ -148,8 +208,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     adminTelegramIds: deps.config.adminTelegramIds,
     secondFactor: services.secondFactor,
     notify: services.notify,
+    mfa: services.mfa,
   });
+  // Step-up for people with MFA on routes that declare `stepUpIfEnrolledSeconds`; then the MFA routes.
+  await app.register(mfaStepUpPlugin, { mfa: services.mfa });
+  await app.register(mfaRoutes, { mfa: services.mfa, db: deps.database.db, sessions: services.sessions });
   await app.register(sessionRoutes, { sessions: services.sessions, audit: services.audit });
+  await app.register(oauthRoutes, {
+    db: deps.database.db,
+    oauth: services.oauth,
+    audit: services.audit,
+    notify: services.notify,
+    signIn: { ...services, db: deps.database.db },
+  });
   await app.register(apiKeyRoutes, { service: services.apiKeys });
   await app.register(adminRoutes, {
     db: deps.database.db,
@@ -165,6 +236,22 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   if (deps.bot && deps.config.bot.mode === 'webhook') {
     await app.register(telegramRoutes, { bot: deps.bot, secretToken: deps.secrets.webhookSecret });
+  }
+  await app.register(dashboardRoutes, {
+    db: deps.database.db,
+    // The checkpoint key derives from MASTER_KEY; only its public half reaches the routes.
+    auditPublicKey: deriveAuditSigningKey(deps.secrets.masterKey).publicKey,
+  });
+  await app.register(scannerRoutes, { scanner: services.scanner, audit: services.audit });
+  await app.register(privacyRoutes, {
+    db: deps.database.db,
+    privacy: services.privacy,
+    dataDir: deps.config.dataDir,
+    isMfaEnrolled: (userId) => services.mfa.isEnrolled(userId),
+  });
+  // Development only: signs initData for a test user. Never registered in production (see routes/dev).
+  if (deps.config.devSignerEnabled && !deps.config.isProduction) {
+    await app.register(devRoutes, { config: deps.config });
   }
   await app.register(webappPlugin, { root: deps.webappRoot ?? DEFAULT_WEBAPP_ROOT });
 

@@ -8,17 +8,25 @@ import type { Context } from '#bot/context.ts';
 import { type ApiKeyService, createApiKeyService } from '#shared/api-keys/index.ts';
 import { type AuditLog, createAuditLog } from '#shared/audit/index.ts';
 import type { Config, Secrets } from '#shared/config/index.ts';
+import { deriveKey } from '#shared/crypto/hash.ts';
 import { type KeyRing, loadKeyRing } from '#shared/crypto/key-ring.ts';
 import { createUserKeys, type UserKeys } from '#shared/crypto/user-keys.ts';
 import type { Database } from '#shared/db/index.ts';
-import { NO_SECOND_FACTOR, type SecondFactor } from '#shared/identity/second-factor.ts';
+import { createDefense, type Defense, withDetection } from '#shared/defense/index.ts';
+import type { SecondFactor } from '#shared/identity/second-factor.ts';
 import { createInitDataVerifier, type InitDataResult } from '#shared/identity/telegram-login.ts';
 import type { Logger } from '#shared/logger.ts';
+import { createMetrics, type Metrics } from '#shared/metrics/index.ts';
+import { BACKUP_CODE_PEPPER_PURPOSE, createMfaService, type MfaService } from '#shared/mfa/index.ts';
+import { createOAuth, type OAuth } from '#shared/oauth/index.ts';
+import { type ControllerInfo, createPrivacyService, type PrivacyService } from '#shared/privacy/index.ts';
 import type { RedisHandle } from '#shared/redis/index.ts';
+import type { ScannerService } from '#shared/scanner/index.ts';
 import { createTokenSigner, type TokenSigner } from '#shared/tokens/jwt.ts';
 import { createSessionStore, type SessionStore } from '#shared/tokens/sessions.ts';
 import type { Notify } from './notify.ts';
 import type { Queues } from './queues.ts';
+import { createScannerService } from './workers/scanner.ts';
 
 /** The `aud` of our access tokens. */
 export const TOKEN_AUDIENCE = 'tsp-api';
@@ -34,6 +42,18 @@ export interface Services {
   secondFactor: SecondFactor;
   apiKeys: ApiKeyService;
   notify: Notify;
+  /** This instance's Prometheus registry and named metrics (shared/metrics). */
+  metrics: Metrics;
+  /** Intrusion detection and decisions (shared/defense); `check` is what the edges enforce with. */
+  defense: Defense;
+  /** Two-factor codes (TOTP, backup codes, sign-in challenges, admin resets); also the real `secondFactor`. */
+  mfa: MfaService;
+  /** Linked Google/GitHub/Discord accounts and sign-in with them (shared/oauth). */
+  oauth: OAuth;
+  /** Vulnerability scans: the latest report, and scans queued on the `scanner` queue (shared/scanner). */
+  scanner: ScannerService;
+  /** Consent, data subject requests (jobs on the `privacy` queue), the generated privacy policy (shared/privacy). */
+  privacy: PrivacyService;
 }
 
 export interface ServiceDeps {
@@ -58,8 +78,23 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
   const { config, secrets } = deps;
   // Refuses a MASTER_KEY that cannot open the stored keys, rather than failing on every request later.
   const ring = await loadKeyRing(deps.database.db, secrets.masterKey);
+  const metrics = createMetrics();
   const userKeys = createUserKeys({ keystore: deps.keystore.db, ring });
-  const audit = createAuditLog({ db: deps.database.db, cipher: userKeys, logger: deps.logger });
+  const auditTrail = createAuditLog({ db: deps.database.db, cipher: userKeys, logger: deps.logger });
+  // Intrusion detection: decisions in PostgreSQL, mirrored in Redis, cached in this process over pub/sub.
+  const defense = createDefense({
+    db: deps.database.db,
+    redis: deps.redis.client,
+    createSubscriber: () => deps.redis.createBullConnection(),
+    prefix: deps.redisPrefix,
+    masterKey: secrets.masterKey,
+    scenarios: config.defense.scenarios,
+    allowlist: config.defense.allowlist,
+    metrics,
+    logger: deps.logger,
+  });
+  // Every recorded event is counted and offered to the scenarios (with the raw address, in memory only).
+  const audit = withDetection(auditTrail, defense, metrics);
   const signer = await createTokenSigner({
     signingKeys: secrets.jwtSigningKeys,
     issuer: config.publicUrl ?? 'tsp',
@@ -79,6 +114,26 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
   const notify: Notify = async (job) => {
     await deps.queues.notify.add(job.kind, job);
   };
+  defense.connect({ audit: auditTrail, notify });
+  await defense.start();
+  const mfa = createMfaService({
+    db: deps.database.db,
+    redis: deps.redis.client,
+    prefix: deps.redisPrefix,
+    userKeys,
+    audit,
+    notify,
+    // Backup codes are HMACs under a pepper derived from MASTER_KEY: a database leak alone cannot test guesses.
+    pepper: deriveKey(secrets.masterKey, BACKUP_CODE_PEPPER_PURPOSE),
+    // The reset completes in a delayed job on the `mfa` queue (the worker's periodic sweep is the fallback).
+    scheduleReset: async (resetId, effectiveAt) => {
+      await deps.queues.mfa.add(
+        'reset-due',
+        { kind: 'reset-due', resetId },
+        { delay: Math.max(0, effectiveAt.getTime() - Date.now()), jobId: `mfa-reset-${resetId}` },
+      );
+    },
+  });
   return {
     ring,
     userKeys,
@@ -86,7 +141,7 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     signer,
     sessions,
     verifyInitData,
-    secondFactor: deps.secondFactor ?? NO_SECOND_FACTOR,
+    secondFactor: deps.secondFactor ?? mfa,
     apiKeys: createApiKeyService({
       db: deps.database.db,
       redis: deps.redis.client,
@@ -96,5 +151,43 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
       logger: deps.logger,
     }),
     notify,
+    metrics,
+    mfa,
+    defense,
+    oauth: createOAuth({
+      config,
+      masterKey: secrets.masterKey,
+      db: deps.database.db,
+      cipher: userKeys,
+      redis: deps.redis.client,
+      prefix: deps.redisPrefix,
+    }),
+    scanner: createScannerService({ db: deps.database.db, queue: deps.queues.scanner }),
+    privacy: createPrivacyService({
+      db: deps.database.db,
+      signDocument: (payload, typ) => signer.signDocument(payload, typ),
+      controller: controllerInfo(config),
+      audit,
+      enqueue: async (job, options) => {
+        await deps.queues.privacy.add(job.kind, job, {
+          ...(options?.delayMs ? { delay: options.delayMs } : {}),
+          ...(options?.jobId ? { jobId: options.jobId } : {}),
+        });
+      },
+      notify,
+      erasureGraceDays: config.privacy.erasureGraceDays,
+      publicUrl: config.publicUrl,
+    }),
+  };
+}
+
+/** The controller named in the privacy policy and consent receipts (PRIVACY_* configuration). */
+export function controllerInfo(config: Config): ControllerInfo {
+  return {
+    name: config.privacy.controllerName,
+    contact: config.privacy.controllerContact,
+    dpo: config.privacy.dpoContact,
+    jurisdiction: config.privacy.jurisdiction,
+    policyUrl: config.publicUrl ? `${config.publicUrl}/privacy` : undefined,
   };
 }

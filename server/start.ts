@@ -15,7 +15,7 @@ import { connectRedis, type RedisHandle } from '#shared/redis/index.ts';
 import { type App, buildApp } from './app.ts';
 import { startHttpsRedirect } from './https-redirect.ts';
 import { createQueues, type Queues, scheduleRepeatableJobs } from './queues.ts';
-import { createServices } from './services.ts';
+import { controllerInfo, createServices } from './services.ts';
 import { type RunningWorkers, startWorkers } from './workers/index.ts';
 
 export interface RunningProcess {
@@ -102,6 +102,7 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
       queues,
       logger,
     });
+    cleanups.push(() => services.defense.close());
     const { ring, userKeys } = services;
 
     let bot: Bot<Context> | undefined;
@@ -115,6 +116,17 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         apiKeys: services.apiKeys,
         sessions: services.sessions,
         audit: services.audit,
+        redis: redis.client,
+        redisPrefix: config.redisPrefix,
+        mfa: services.mfa,
+        defense: {
+          service: services.defense,
+          redis: redis.client,
+          redisPrefix: config.redisPrefix,
+          metrics: services.metrics,
+        },
+        scanner: services.scanner,
+        privacy: services.privacy,
       });
     } else if (config.roles.has('bot') || config.roles.has('api')) {
       logger.info('Bot disabled: BOT_TOKEN is unset (get one from @BotFather and set BOT_TOKEN to enable it)');
@@ -161,9 +173,26 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         crypto: { ring, userKeys },
         audit: { signingKey: deriveAuditSigningKey(secrets.masterKey) },
         telegram: { botToken: config.bot.token, apiRoot: config.bot.apiRoot },
+        mfa: services.mfa,
+        privacy: {
+          controller: controllerInfo(config),
+          dataDir: config.dataDir,
+          sessions: services.sessions,
+          audit: services.audit,
+          metrics: services.metrics,
+          retentionDryRun: config.privacy.retentionDryRun,
+        },
+        scanner: {
+          config,
+          secrets,
+          redis: redis.client,
+          notify: services.notify,
+          audit: services.audit,
+        },
         logger,
         connection: () => redis.createBullConnection(),
         redisPrefix: config.redisPrefix,
+        metrics: services.metrics,
       });
       const running = workers;
       cleanups.push(() => running.close());

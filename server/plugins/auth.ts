@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { sha256Hex } from '#shared/crypto/hash.ts';
 import type { ApiKeyAuthenticator, Principal } from '#shared/identity/principal.ts';
 import { hasPermission } from '#shared/identity/principal.ts';
 import { type Permission, permissionsOf } from '#shared/identity/rbac.ts';
@@ -32,6 +33,11 @@ export interface AuthPluginOptions {
   signer: TokenSigner;
   sessions: SessionStore;
   apiKeys?: ApiKeyAuthenticator | undefined;
+  /**
+   * Called after each API-key check (metrics, the API-key stuffing scenario) with a short fingerprint of the
+   * presented key (a hash prefix: tells keys apart, reveals nothing). Must not throw.
+   */
+  onApiKeyResult?: ((request: FastifyRequest, ok: boolean, fingerprint: string) => Promise<void> | void) | undefined;
 }
 
 /** Default step-up window (the MFA issue uses 10 minutes). */
@@ -103,6 +109,9 @@ export const authPlugin = fp<AuthPluginOptions>(
       let principal: Principal;
       if (options.apiKeys?.looksLikeKey(credential.value)) {
         const result = await options.apiKeys.authenticate(credential.value, request.ip);
+        // A valid key over its own limit is not a bad key.
+        const genuine = result.ok || result.reason === 'API_KEY_RATE_LIMITED';
+        await options.onApiKeyResult?.(request, genuine, sha256Hex(credential.value).slice(0, 16));
         if (!result.ok) {
           if (result.reason === 'API_KEY_RATE_LIMITED') {
             reply.header('retry-after', String(result.retryAfterSeconds));

@@ -59,8 +59,14 @@ const COMMON_HEADERS = {
   'x-permitted-cross-domain-policies': 'none',
 } as const;
 
-const WEBAPP_HEADERS = { ...COMMON_HEADERS, 'content-security-policy': WEBAPP_CSP } as const;
-const OTHER_HEADERS = { ...COMMON_HEADERS, 'content-security-policy': API_CSP, 'x-frame-options': 'DENY' } as const;
+/** The Mini App's headers (also the policy the scanner's HTTP self-check compares against). */
+export const WEBAPP_HEADERS = { ...COMMON_HEADERS, 'content-security-policy': WEBAPP_CSP } as const;
+/** Every other response's headers (also the scanner's policy for them). */
+export const OTHER_HEADERS = {
+  ...COMMON_HEADERS,
+  'content-security-policy': API_CSP,
+  'x-frame-options': 'DENY',
+} as const;
 
 function isWebappUrl(url: string): boolean {
   return url === '/app' || url.startsWith('/app/');

@@ -5,9 +5,14 @@
  */
 import type { Job } from 'bullmq';
 import { Api, GrammyError, InlineKeyboard } from 'grammy';
+import { renderDefenseNotice } from '#bot/features/decisions.ts';
+import { renderPrivacyNotice } from '#bot/features/privacy.ts';
 import { pickLocale, translator } from '#bot/i18n/index.ts';
 import type { Db } from '#shared/db/index.ts';
 import { findUserById } from '#shared/identity/users.ts';
+import { PROVIDER_NAMES } from '#shared/oauth/providers.ts';
+import { mayProcess } from '#shared/privacy/consent.ts';
+import { getRequest } from '#shared/privacy/requests.ts';
 import type { NotifyJob } from '../notify.ts';
 import type { NotifyJobResult } from '../queues.ts';
 
@@ -53,6 +58,65 @@ export function notifyProcessor(deps: NotifyWorkerDeps) {
       case 'api-key-revoked':
         text = t('notify.api_key_revoked');
         break;
+      case 'mfa-enabled':
+        text = t('notify.mfa_enabled');
+        break;
+      case 'mfa-disabled':
+        text = t('notify.mfa_disabled');
+        break;
+      case 'mfa-locked':
+        text = t(data.channel === 'bot' ? 'notify.mfa_locked_bot' : 'notify.mfa_locked_api', {
+          until: `${data.lockedUntil.slice(0, 16).replace('T', ' ')} UTC`,
+        });
+        break;
+      case 'mfa-backup-codes-regenerated':
+        text = t('notify.mfa_backup_codes_regenerated');
+        break;
+      case 'mfa-reset-requested':
+        text = t('notify.mfa_reset_requested', { at: `${data.effectiveAt.slice(0, 16).replace('T', ' ')} UTC` });
+        keyboard = new InlineKeyboard().text(t('mfa.reset_cancel_button'), 'mfa:reset-cancel');
+        break;
+      case 'mfa-reset-cancelled':
+        text = t('notify.mfa_reset_cancelled');
+        break;
+      case 'mfa-reset-completed':
+        text = t('notify.mfa_reset_completed');
+        break;
+      case 'oauth-linked':
+        text = t('notify.oauth_linked', { provider: PROVIDER_NAMES[data.provider] });
+        break;
+      case 'oauth-unlinked':
+        text = t('notify.oauth_unlinked', { provider: PROVIDER_NAMES[data.provider] });
+        break;
+      case 'defense-decision':
+      case 'defense-alert':
+      case 'defense-target': {
+        const rendered = await renderDefenseNotice(deps.db, t, data);
+        if (!rendered) return { sent: false, reason: 'user-unknown' };
+        text = rendered.text;
+        keyboard = rendered.keyboard;
+        break;
+      }
+      case 'scan-findings':
+        text = t('notify.scan_findings', { count: data.critical + data.high, critical: data.critical, high: data.high });
+        keyboard = new InlineKeyboard().text(t('scan.open_report'), 'scan:report');
+        break;
+      case 'privacy-request-extended':
+      case 'privacy-erasure-scheduled':
+      case 'privacy-erasure-cancelled':
+      case 'security-tip': {
+        // Optional purposes (tips) are checked first: consent, objection and restriction (Art. 18, 21).
+        if (data.kind === 'security-tip' && !(await mayProcess(deps.db, user.id, 'security_tips'))) {
+          return { sent: false, reason: 'not-allowed' };
+        }
+        // Art. 12(3): an extension is told with its reason, read here (payloads carry ids only).
+        const reason =
+          data.kind === 'privacy-request-extended'
+            ? ((await getRequest(deps.db, data.requestId))?.extensionReason ?? '')
+            : undefined;
+        ({ text, keyboard } = renderPrivacyNotice(t, data, { ...(reason !== undefined ? { reason } : {}) }));
+        break;
+      }
       default:
         throw new Error(`Unknown notice ${String((data as { kind: unknown }).kind)}`);
     }

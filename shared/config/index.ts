@@ -4,10 +4,13 @@
  * production are filled in by `resolveSecrets` (see ./secrets.ts).
  */
 import { createPrivateKey } from 'node:crypto';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
+import { parseAllowlist } from '../defense/allowlist.ts';
 import { parseRateLimits } from '../defense/rate-limits.ts';
+import { parseScenarioOverrides } from '../defense/scenarios.ts';
 
 export const ROLES = ['api', 'bot', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
@@ -19,6 +22,29 @@ export const WEBHOOK_SECRET_MIN_LENGTH = 32;
 /** Telegram's Bot API root; tests point TELEGRAM_API_ROOT at an emulator. */
 export const DEFAULT_TELEGRAM_API_ROOT = 'https://api.telegram.org';
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+/** The project's root folder (where package-lock.json and the shipped advisories are). */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The vulnerability scanner's settings (SCANNER_* keys). */
+export interface ScannerConfig {
+  /** OSV advisory data: a directory (searched recursively) or a .json file. Default: the shipped snapshot. */
+  advisoriesPath: string;
+  /** The lockfile whose packages are checked. Default: the project's package-lock.json. */
+  lockfilePath: string;
+  /** Base URL of this deployment's API for the HTTP header self-check. */
+  selfUrl: string;
+  /** A primary ring key older than this is reported as overdue for rotation. */
+  keyRotationDays: number;
+  /** Advisory data older than this (newest `modified` date) is reported as stale. */
+  advisoriesMaxAgeDays: number;
+}
+
+/** The address the self-check calls when the API listens on every interface. */
+function selfCheckHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
 
 /** Keys whose values are secret: never echoed in errors or logs. */
 export const SECRET_KEYS = [
@@ -32,6 +58,7 @@ export const SECRET_KEYS = [
   'DATABASE_URL',
   'KEYSTORE_DATABASE_URL',
   'REDIS_URL',
+  'METRICS_TOKEN',
 ] as const;
 
 const Str = (options: Parameters<typeof Type.String>[0] = {}) => Type.Optional(Type.String(options));
@@ -65,6 +92,15 @@ export const EnvSchema = Type.Object({
   GITHUB_CLIENT_SECRET: Str(),
   DISCORD_CLIENT_ID: Str(),
   DISCORD_CLIENT_SECRET: Str(),
+  GOOGLE_ISSUER: Str({ pattern: '^https?://[^\\s]+$' }),
+  GITHUB_AUTHORIZATION_URL: Str({ pattern: '^https?://[^\\s]+$' }),
+  GITHUB_TOKEN_URL: Str({ pattern: '^https?://[^\\s]+$' }),
+  GITHUB_API_URL: Str({ pattern: '^https?://[^\\s]+$' }),
+  DISCORD_AUTHORIZATION_URL: Str({ pattern: '^https?://[^\\s]+$' }),
+  DISCORD_TOKEN_URL: Str({ pattern: '^https?://[^\\s]+$' }),
+  DISCORD_API_URL: Str({ pattern: '^https?://[^\\s]+$' }),
+  OAUTH_TIMEOUT_SECONDS: Int(1, 60),
+  OAUTH_SIGNIN_REDIRECT_URIS: Str({ pattern: '^\\s*(https?://[^\\s,]+\\s*)(,\\s*https?://[^\\s,]+\\s*)*$' }),
   STARTUP_TIMEOUT_SECONDS: Int(1, 600),
   SHUTDOWN_TIMEOUT_SECONDS: Int(1, 600),
   BODY_LIMIT_BYTES: Int(1024, 50 * 1024 * 1024),
@@ -75,12 +111,28 @@ export const EnvSchema = Type.Object({
   TLS_KEY: Str({ minLength: 1 }),
   HTTP_REDIRECT_PORT: Int(0, 65535),
   DOCS_ENABLED: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
+  DEV_SIGNER_ENABLED: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
+  METRICS_TOKEN: Str({ pattern: '^[A-Za-z0-9_.~+/=-]{32,256}$' }),
+  DEFENSE_ALLOWLIST: Str(),
+  DEFENSE_SCENARIOS: Str(),
+  SCANNER_ADVISORIES_PATH: Str({ minLength: 1 }),
+  SCANNER_LOCKFILE_PATH: Str({ minLength: 1 }),
+  SCANNER_SELF_URL: Str({ pattern: '^https?://[^\\s/]+[^\\s]*$' }),
+  SCANNER_KEY_ROTATION_DAYS: Int(1, 3650),
+  SCANNER_ADVISORIES_MAX_AGE_DAYS: Int(1, 3650),
+  PRIVACY_CONTROLLER_NAME: Str({ minLength: 1, maxLength: 200 }),
+  PRIVACY_CONTROLLER_CONTACT: Str({ minLength: 3, maxLength: 200 }),
+  PRIVACY_DPO_CONTACT: Str({ minLength: 3, maxLength: 200 }),
+  PRIVACY_JURISDICTION: Str({ minLength: 2, maxLength: 100 }),
+  ERASURE_GRACE_DAYS: Int(0, 30),
+  RETENTION_DRY_RUN: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
 });
 export type Env = Static<typeof EnvSchema>;
 
 /** What a valid value looks like, for the error message (instead of a raw JSON-schema pattern). */
 const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
   PORT: 'must be an integer from 0 to 65535',
+  METRICS_TOKEN: 'must be 32-256 characters of A-Z a-z 0-9 _ . ~ + / = -',
   DATABASE_URL: 'must be a postgres:// or postgresql:// URL',
   KEYSTORE_DATABASE_URL: 'must be a postgres:// or postgresql:// URL',
   REDIS_URL: 'must be a redis:// or rediss:// URL',
@@ -100,6 +152,18 @@ const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
   TLS_CERT: 'must be the path of a PEM certificate chain',
   TLS_KEY: 'must be the path of a PEM private key',
   HTTP_REDIRECT_PORT: 'must be an integer from 0 to 65535',
+  SCANNER_SELF_URL: 'must be the http(s):// base URL of this deployment’s API, e.g. http://127.0.0.1:3000',
+  SCANNER_KEY_ROTATION_DAYS: 'must be an integer from 1 to 3650',
+  SCANNER_ADVISORIES_MAX_AGE_DAYS: 'must be an integer from 1 to 3650',
+  GOOGLE_ISSUER: 'must be an http(s):// URL (the OpenID issuer, e.g. https://accounts.google.com)',
+  GITHUB_AUTHORIZATION_URL: 'must be an http(s):// URL',
+  GITHUB_TOKEN_URL: 'must be an http(s):// URL',
+  GITHUB_API_URL: 'must be an http(s):// URL',
+  DISCORD_AUTHORIZATION_URL: 'must be an http(s):// URL',
+  DISCORD_TOKEN_URL: 'must be an http(s):// URL',
+  DISCORD_API_URL: 'must be an http(s):// URL',
+  OAUTH_TIMEOUT_SECONDS: 'must be an integer from 1 to 60',
+  OAUTH_SIGNIN_REDIRECT_URIS: 'must be comma-separated http(s):// URLs',
 };
 export const ENV_KEYS = Object.keys(EnvSchema.properties) as (keyof Env)[];
 
@@ -143,7 +207,7 @@ export interface Config {
     /** Accept Telegram's Ed25519 third-party signature for this bot id (no bot token needed). */
     thirdPartyBotId: number | undefined;
   };
-  oauth: Record<'google' | 'github' | 'discord', { clientId: string; clientSecret: string } | undefined>;
+  oauth: OAuthConfig;
   startupTimeoutSeconds: number;
   shutdownTimeoutSeconds: number;
   bodyLimitBytes: number;
@@ -155,8 +219,79 @@ export interface Config {
   rateLimits: string | undefined;
   tls: { certPath: string; keyPath: string; redirectPort: number | undefined } | undefined;
   docsEnabled: boolean;
+  /** Development only: `/api/v1/dev/init-data` signs initData for a test user (refused in production). */
+  devSignerEnabled: boolean;
+  /** Bearer token Prometheus scrapes GET /metrics with (unset: admins only). */
+  metricsToken: string | undefined;
+  /** Intrusion detection: raw DEFENSE_ALLOWLIST and DEFENSE_SCENARIOS, parsed by shared/defense. */
+  defense: { allowlist: string | undefined; scenarios: string | undefined };
+  /** The vulnerability scanner (shared/scanner): where its inputs are and what it judges by. */
+  scanner: ScannerConfig;
+  /** Privacy: who the controller is (for the generated policy and receipts), erasure grace, retention mode. */
+  privacy: {
+    controllerName: string;
+    controllerContact: string;
+    dpoContact: string | undefined;
+    jurisdiction: string;
+    erasureGraceDays: number;
+    /** The daily retention job only reports what it would remove. */
+    retentionDryRun: boolean;
+  };
   /** Secrets given in the environment; missing ones are filled by `resolveSecrets`. */
   providedSecrets: Partial<Secrets>;
+}
+
+/** A provider's client registration and endpoints (the real provider's by default; overridable for tests/GHE). */
+export interface OAuthProviderConfig {
+  clientId: string;
+  clientSecret: string;
+}
+/**
+ * OAuth account linking and sign-in. A provider is `undefined` (not offered) without credentials.
+ * Endpoints are absolute URLs: https, or http to 127.0.0.1/localhost outside production (tests).
+ */
+export interface OAuthConfig {
+  google: (OAuthProviderConfig & { issuer: string }) | undefined;
+  github: (OAuthProviderConfig & { authorizationUrl: string; tokenUrl: string; apiUrl: string }) | undefined;
+  discord: (OAuthProviderConfig & { authorizationUrl: string; tokenUrl: string; apiUrl: string }) | undefined;
+  /** Each call to a provider (discovery, token, user info, JWKS) is abandoned after this long. */
+  timeoutSeconds: number;
+  /** Exact redirect URIs external sign-in clients may use, besides loopback ones (RFC 8252 7.3). */
+  signInRedirectUris: readonly string[];
+}
+
+/** The real providers' endpoints (overridden by GOOGLE_ISSUER, GITHUB_*_URL, DISCORD_*_URL). */
+export const OAUTH_DEFAULT_ENDPOINTS = {
+  googleIssuer: 'https://accounts.google.com',
+  githubAuthorizationUrl: 'https://github.com/login/oauth/authorize',
+  githubTokenUrl: 'https://github.com/login/oauth/access_token',
+  githubApiUrl: 'https://api.github.com',
+  discordAuthorizationUrl: 'https://discord.com/oauth2/authorize',
+  discordTokenUrl: 'https://discord.com/api/oauth2/token',
+  discordApiUrl: 'https://discord.com/api/v10',
+} as const;
+
+const OAUTH_URL_KEYS = [
+  'GOOGLE_ISSUER',
+  'GITHUB_AUTHORIZATION_URL',
+  'GITHUB_TOKEN_URL',
+  'GITHUB_API_URL',
+  'DISCORD_AUTHORIZATION_URL',
+  'DISCORD_TOKEN_URL',
+  'DISCORD_API_URL',
+] as const;
+
+/** True for an https URL, or (outside production) an http URL on the loopback host, where tests run providers. */
+export function isAllowedOAuthEndpoint(value: string, isProduction: boolean): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.protocol === 'https:') return true;
+  const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+  return url.protocol === 'http:' && loopback && !isProduction;
 }
 
 /** One error listing every bad variable (names and reasons, never secret values). */
@@ -367,6 +502,42 @@ export function parseConfig(source: Record<string, string | undefined>, options:
 
   const rateLimits = parseRateLimits(raw.RATE_LIMITS);
   if (!rateLimits.ok) problems.push(describe('RATE_LIMITS', rateLimits.reason, raw.RATE_LIMITS));
+  // The development signer mints initData for any Telegram id: never in production, whatever else is set.
+  if (isProduction && env.DEV_SIGNER_ENABLED === 'true') {
+    problems.push('DEV_SIGNER_ENABLED: must not be true when NODE_ENV=production (it signs in as anyone)');
+  }
+  const defenseAllowlist = parseAllowlist(raw.DEFENSE_ALLOWLIST);
+  if (!defenseAllowlist.ok) {
+    problems.push(describe('DEFENSE_ALLOWLIST', defenseAllowlist.reason, raw.DEFENSE_ALLOWLIST));
+  }
+  const defenseScenarios = parseScenarioOverrides(raw.DEFENSE_SCENARIOS);
+  if (!defenseScenarios.ok) {
+    problems.push(describe('DEFENSE_SCENARIOS', defenseScenarios.reason, raw.DEFENSE_SCENARIOS));
+  }
+  // A provider with half its credentials is a mistake, not "disabled": name the missing key.
+  for (const provider of ['GOOGLE', 'GITHUB', 'DISCORD'] as const) {
+    const id = raw[`${provider}_CLIENT_ID`];
+    const secret = raw[`${provider}_CLIENT_SECRET`];
+    if (id !== undefined && secret === undefined) {
+      problems.push(`${provider}_CLIENT_SECRET: is required when ${provider}_CLIENT_ID is set (or unset both)`);
+    }
+    if (id === undefined && secret !== undefined) {
+      problems.push(`${provider}_CLIENT_ID: is required when ${provider}_CLIENT_SECRET is set (or unset both)`);
+    }
+  }
+  // Provider calls carry the client secret and the authorization code: plain http only to a local test server.
+  for (const key of OAUTH_URL_KEYS) {
+    const value = raw[key];
+    if (value !== undefined && ok(key) && !isAllowedOAuthEndpoint(value, isProduction)) {
+      problems.push(
+        describe(key, 'must use https:// (http:// only to 127.0.0.1 or localhost, and not in production)', value),
+      );
+    }
+  }
+  const anyOAuth = ['GOOGLE', 'GITHUB', 'DISCORD'].some((provider) => raw[`${provider}_CLIENT_ID`] !== undefined);
+  if (anyOAuth && env.PUBLIC_URL === undefined) {
+    problems.push('PUBLIC_URL: is required with an OAuth provider (the redirect URI is PUBLIC_URL/api/v1/oauth/…)');
+  }
   if ((raw.TLS_CERT === undefined) !== (raw.TLS_KEY === undefined)) {
     problems.push('TLS_CERT/TLS_KEY: set both to serve HTTPS directly, or neither');
   }
@@ -376,6 +547,32 @@ export function parseConfig(source: Record<string, string | undefined>, options:
   const dataDir = env.DATA_DIR ?? './data';
   const pair = (id?: string, secret?: string) =>
     id !== undefined && secret !== undefined ? { clientId: id, clientSecret: secret } : undefined;
+  const oauthConfig = (values: Env, credentials: typeof pair): OAuthConfig => {
+    const google = credentials(values.GOOGLE_CLIENT_ID, values.GOOGLE_CLIENT_SECRET);
+    const github = credentials(values.GITHUB_CLIENT_ID, values.GITHUB_CLIENT_SECRET);
+    const discord = credentials(values.DISCORD_CLIENT_ID, values.DISCORD_CLIENT_SECRET);
+    const d = OAUTH_DEFAULT_ENDPOINTS;
+    return {
+      google: google && { ...google, issuer: values.GOOGLE_ISSUER ?? d.googleIssuer },
+      github: github && {
+        ...github,
+        authorizationUrl: values.GITHUB_AUTHORIZATION_URL ?? d.githubAuthorizationUrl,
+        tokenUrl: values.GITHUB_TOKEN_URL ?? d.githubTokenUrl,
+        apiUrl: (values.GITHUB_API_URL ?? d.githubApiUrl).replace(/\/+$/, ''),
+      },
+      discord: discord && {
+        ...discord,
+        authorizationUrl: values.DISCORD_AUTHORIZATION_URL ?? d.discordAuthorizationUrl,
+        tokenUrl: values.DISCORD_TOKEN_URL ?? d.discordTokenUrl,
+        apiUrl: (values.DISCORD_API_URL ?? d.discordApiUrl).replace(/\/+$/, ''),
+      },
+      timeoutSeconds: values.OAUTH_TIMEOUT_SECONDS ?? 10,
+      signInRedirectUris: (values.OAUTH_SIGNIN_REDIRECT_URIS ?? '')
+        .split(',')
+        .map((uri) => uri.trim())
+        .filter(Boolean),
+    };
+  };
 
   return {
     nodeEnv,
@@ -405,11 +602,7 @@ export function parseConfig(source: Record<string, string | undefined>, options:
       maxAgeSeconds: env.INIT_DATA_MAX_AGE_SECONDS ?? 3600,
       thirdPartyBotId: env.TELEGRAM_THIRD_PARTY_BOT_ID ? Number(env.TELEGRAM_THIRD_PARTY_BOT_ID) : undefined,
     },
-    oauth: {
-      google: pair(env.GOOGLE_CLIENT_ID, env.GOOGLE_CLIENT_SECRET),
-      github: pair(env.GITHUB_CLIENT_ID, env.GITHUB_CLIENT_SECRET),
-      discord: pair(env.DISCORD_CLIENT_ID, env.DISCORD_CLIENT_SECRET),
-    },
+    oauth: oauthConfig(env, pair),
     startupTimeoutSeconds: env.STARTUP_TIMEOUT_SECONDS ?? 30,
     shutdownTimeoutSeconds: env.SHUTDOWN_TIMEOUT_SECONDS ?? 25,
     bodyLimitBytes: env.BODY_LIMIT_BYTES ?? 64 * 1024,
@@ -424,6 +617,31 @@ export function parseConfig(source: Record<string, string | undefined>, options:
         ? { certPath: env.TLS_CERT, keyPath: env.TLS_KEY, redirectPort: env.HTTP_REDIRECT_PORT }
         : undefined,
     docsEnabled: env.DOCS_ENABLED ? env.DOCS_ENABLED === 'true' : nodeEnv !== 'production',
+    devSignerEnabled: env.DEV_SIGNER_ENABLED === 'true' && !isProduction,
+    metricsToken: env.METRICS_TOKEN,
+    defense: { allowlist: env.DEFENSE_ALLOWLIST, scenarios: env.DEFENSE_SCENARIOS },
+    scanner: {
+      advisoriesPath: env.SCANNER_ADVISORIES_PATH
+        ? resolve(cwd, env.SCANNER_ADVISORIES_PATH)
+        : join(PROJECT_ROOT, 'advisories'),
+      lockfilePath: env.SCANNER_LOCKFILE_PATH
+        ? resolve(cwd, env.SCANNER_LOCKFILE_PATH)
+        : join(PROJECT_ROOT, 'package-lock.json'),
+      selfUrl: (
+        env.SCANNER_SELF_URL ??
+        `${env.TLS_CERT ? 'https' : 'http'}://${selfCheckHost(env.HOST ?? '127.0.0.1')}:${env.PORT ?? 3000}`
+      ).replace(/\/+$/, ''),
+      keyRotationDays: env.SCANNER_KEY_ROTATION_DAYS ?? 365,
+      advisoriesMaxAgeDays: env.SCANNER_ADVISORIES_MAX_AGE_DAYS ?? 30,
+    },
+    privacy: {
+      controllerName: env.PRIVACY_CONTROLLER_NAME ?? 'The operator of this service',
+      controllerContact: env.PRIVACY_CONTROLLER_CONTACT ?? 'the bot’s /privacy command',
+      dpoContact: env.PRIVACY_DPO_CONTACT,
+      jurisdiction: env.PRIVACY_JURISDICTION ?? 'EU',
+      erasureGraceDays: env.ERASURE_GRACE_DAYS ?? 7,
+      retentionDryRun: env.RETENTION_DRY_RUN === 'true',
+    },
     providedSecrets: provided,
   };
 }

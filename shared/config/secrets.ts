@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { constantTimeEqual, randomBytesOf, randomToken } from '../crypto/random.ts';
 import { type Config, ConfigError, decodeKey32, decodeSigningKeys, type Secrets } from './index.ts';
 
-const FILES = {
+export const FILES = {
   masterKey: 'master.key',
   jwtSigningKeys: 'jwt-signing.keys',
   webhookSecret: 'webhook.secret',

@@ -36,3 +36,8 @@ export type NewUser = typeof users.$inferInsert;
 export * from './schema-api-keys.ts';
 export * from './schema-audit.ts';
 export * from './schema-crypto.ts';
+export * from './schema-mfa.ts';
+export * from './schema-oauth.ts';
+export * from './schema-privacy.ts';
+export * from './schema-defense.ts';
+export * from './schema-scanner.ts';

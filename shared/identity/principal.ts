@@ -5,8 +5,11 @@
 import type { UserRole } from '../db/schema.ts';
 import type { Permission } from './rbac.ts';
 
-/** Authentication methods (RFC 8176 `amr` values we use). */
-export type AuthMethod = 'tg' | 'oauth' | 'otp' | 'hwk' | 'test';
+/**
+ * Authentication methods (RFC 8176 `amr` values we use). A sign-in with a linked account names its provider
+ * ('google' | 'github' | 'discord'), so a session shows which outside account opened it.
+ */
+export type AuthMethod = 'tg' | 'oauth' | 'otp' | 'hwk' | 'test' | 'google' | 'github' | 'discord';
 
 export type Principal =
   | {

@@ -6,6 +6,7 @@
  * longer exists, so every migration must keep this file in step.
  */
 
+import { createHash } from 'node:crypto';
 import { AUDIT_RETENTION_DAYS } from '../audit/retention.ts';
 
 /** GDPR Art. 6(1) bases this product relies on. */
@@ -66,6 +67,8 @@ export interface ColumnSpec {
    * ('ring', for non-personal secrets; re-encrypted by the rotation job).
    */
   keyScope?: 'user' | 'ring';
+  /** The declared purpose (see PURPOSES) that processing this column serves, when it is an optional one. */
+  purposeId?: string;
 }
 
 export interface TableSpec {
@@ -77,6 +80,12 @@ export interface TableSpec {
   primaryKey?: string;
   /** Which database holds the table: the data (default) or the key store. */
   store?: 'data' | 'keystore';
+  /** A unique, ordered column for reading a person's rows in batches (default: `primaryKey`, then `id`). */
+  orderColumn?: string;
+  /** The timestamp column retention counts from (default `created_at`). */
+  retentionColumn?: string;
+  /** Who applies retention: the privacy retention job (default) or the audit trail's own pruning. */
+  retentionBy?: 'privacy' | 'audit';
   columns: Record<string, ColumnSpec>;
 }
 
@@ -120,6 +129,67 @@ const apiKeyColumn = (category: DataCategory, purpose: string, exportAs: ExportM
   export: exportAs,
   erasure: 'delete_row',
   encrypted: false,
+});
+
+/** Decisions are kept this many days after issue (repeat-offence history, accountability), then deleted. */
+export const DECISION_RETENTION_DAYS = 90;
+/** A column of an intrusion-detection decision: security of the service (legitimate interest), kept 90 days. */
+const defenseColumn = (category: DataCategory, purpose: string, exportAs: ExportMethod = 'plain'): ColumnSpec => ({
+  personal: true,
+  category,
+  purpose,
+  legalBasis: 'legitimate_interest',
+  retention: { days: DECISION_RETENTION_DAYS, from: 'created' },
+  export: exportAs,
+  erasure: 'keep',
+  encrypted: false,
+});
+/** Data subject requests are kept as proof of how they were handled (GDPR Art. 5(2)), then deleted. */
+export const REQUEST_RETENTION_DAYS = 3 * 365;
+/** Usage counters are deleted after this many days. */
+export const ANALYTICS_RETENTION_DAYS = 90;
+/** A consent decision: proof of consent (Art. 7(1)) while the account exists. */
+const consentColumn = (category: DataCategory, purpose: string): ColumnSpec => ({
+  personal: true,
+  category,
+  purpose,
+  legalBasis: 'legal_obligation',
+  retention: KEEP_WHILE_ACCOUNT,
+  export: 'plain',
+  erasure: 'delete_row',
+  encrypted: false,
+});
+/** A data subject request: kept (even after erasure, under an id that leads to no one) as proof of handling. */
+const requestColumn = (category: DataCategory, purpose: string): ColumnSpec => ({
+  personal: true,
+  category,
+  purpose: `${purpose} Kept ${REQUEST_RETENTION_DAYS / 365} years as proof the request was handled.`,
+  legalBasis: 'legal_obligation',
+  retention: { days: REQUEST_RETENTION_DAYS, from: 'created' },
+  export: 'plain',
+  erasure: 'keep',
+  encrypted: false,
+});
+const settingsColumn = (category: DataCategory, purpose: string): ColumnSpec => ({
+  personal: true,
+  category,
+  purpose,
+  legalBasis: 'legal_obligation',
+  retention: KEEP_WHILE_ACCOUNT,
+  export: 'plain',
+  erasure: 'delete_row',
+  encrypted: false,
+});
+const analyticsColumn = (category: DataCategory, purpose: string): ColumnSpec => ({
+  personal: true,
+  category,
+  purpose,
+  legalBasis: 'consent',
+  retention: { days: ANALYTICS_RETENTION_DAYS, from: 'created' },
+  export: 'plain',
+  erasure: 'delete_row',
+  encrypted: false,
+  purposeId: 'analytics',
 });
 
 /**
@@ -247,6 +317,8 @@ export const DATA_MAP = {
       'action, a data request, a security event) in the tamper-evident audit trail.',
     subjectColumn: 'subject_user_id',
     // No primaryKey override: `id` (not `seq`) is the row id the sealed details are bound to.
+    orderColumn: 'seq',
+    retentionBy: 'audit',
     columns: {
       seq: auditChain('Position in the hash chain; gapless, so a removed entry shows.'),
       id: auditChain('Entry id; binds the sealed details to this entry.'),
@@ -288,6 +360,7 @@ export const DATA_MAP = {
   audit_checkpoints: {
     describes: 'A signed statement of the audit trail’s head hash, which shows a rewritten trail.',
     subjectColumn: null,
+    retentionBy: 'audit',
     columns: {
       seq: system('The entry the checkpoint vouches for.'),
       head_hash: system('The chain hash at that entry.'),
@@ -326,6 +399,257 @@ export const DATA_MAP = {
       },
       revoked_at: apiKeyColumn('security', 'When the owner revoked the key (it no longer works).'),
       replaced_by_id: apiKeyColumn('security', 'Rotation link to the key that replaced this one.'),
+    },
+  },
+  consent_records: {
+    describes: 'One grant or withdrawal of consent for one optional purpose, at one version of its text.',
+    subjectColumn: 'user_id',
+    columns: {
+      id: consentColumn('identifiers', 'Names the decision.'),
+      user_id: consentColumn('identifiers', 'Whose decision it is.'),
+      purpose_id: consentColumn('consent', 'Which purpose the decision is about.'),
+      purpose_version: consentColumn('consent', 'Which version of the purpose’s text the person saw.'),
+      granted: consentColumn('consent', 'Whether consent was given or withdrawn.'),
+      method: consentColumn('consent', 'Where the decision was made (bot, Mini App, API).'),
+      receipt_id: consentColumn('consent', 'The id of the consent receipt sent to the person.'),
+      created_at: consentColumn('consent', 'When the decision was made.'),
+    },
+  },
+  privacy_requests: {
+    describes: 'A request the person made about their data (access, erasure, rectification, restriction, objection).',
+    subjectColumn: 'user_id',
+    columns: {
+      id: requestColumn('identifiers', 'Names the request.'),
+      user_id: requestColumn('identifiers', 'Who made the request (an id that leads to no one after erasure).'),
+      kind: requestColumn('content', 'What was asked for.'),
+      status: requestColumn('content', 'Where the request stands.'),
+      created_at: requestColumn('usage', 'When the request was received (the deadline counts from it).'),
+      due_at: requestColumn('usage', 'The one-month deadline (GDPR Art. 12(3)).'),
+      extended_until: requestColumn('usage', 'The extended deadline, when more time was needed.'),
+      extension_reason: requestColumn('content', 'Why the deadline was extended (told to the person).'),
+      effective_at: requestColumn('usage', 'When a requested erasure runs (after the grace period).'),
+      progress: requestColumn('usage', 'How far an export has got.'),
+      completed_at: requestColumn('usage', 'When the request was completed.'),
+      failure_code: requestColumn('content', 'Why a request failed (a code).'),
+      download_token_hash: {
+        ...requestColumn('security', 'Hash of the short-lived export download link (the link is never stored).'),
+        export: 'omitted',
+        erasure: 'set_null',
+      },
+      download_expires_at: { ...requestColumn('security', 'When the download link stops working.'), export: 'omitted' },
+      status_message_id: {
+        ...requestColumn('usage', 'The chat message showing the export’s progress.'),
+        export: 'omitted',
+        erasure: 'set_null',
+      },
+    },
+  },
+  privacy_erasure_steps: {
+    describes: 'Which parts of an erasure are done, so an interrupted erasure finishes where it stopped.',
+    subjectColumn: null,
+    orderColumn: 'completed_at',
+    columns: {
+      request_id: system('The erasure request.'),
+      step: system('Which part (a table, or the data key).'),
+      rows: system('How many rows the part changed.'),
+      completed_at: { ...system('When the part was done.'), retention: { days: REQUEST_RETENTION_DAYS, from: 'created' } },
+    },
+    retentionColumn: 'completed_at',
+  },
+  privacy_settings: {
+    describes: 'The person’s restriction of processing and their objections to optional purposes.',
+    subjectColumn: 'user_id',
+    primaryKey: 'user_id',
+    columns: {
+      user_id: settingsColumn('identifiers', 'Whose settings they are.'),
+      restricted_at: settingsColumn('consent', 'Since when processing is restricted to storage (GDPR Art. 18).'),
+      objected_purposes: settingsColumn('consent', 'Purposes the person objected to (GDPR Art. 21).'),
+      updated_at: settingsColumn('consent', 'When the settings last changed.'),
+    },
+  },
+  usage_counters: {
+    describes: 'How often the person used a feature on a day (usage analytics, only with consent).',
+    subjectColumn: 'user_id',
+    columns: {
+      id: analyticsColumn('identifiers', 'Names the counter.'),
+      user_id: analyticsColumn('identifiers', 'Whose usage it counts.'),
+      day: analyticsColumn('usage', 'The day counted.'),
+      event: analyticsColumn('usage', 'Which feature was used (e.g. command.help).'),
+      count: analyticsColumn('usage', 'How many times.'),
+      created_at: analyticsColumn('usage', 'When the counter started.'),
+    },
+  },
+  oauth_links: {
+    describes: 'A Google, GitHub or Discord account the person linked to their Telegram account.',
+    subjectColumn: 'user_id',
+    columns: {
+      id: apiKeyColumn('identifiers', 'Names the link (the sealed fields are bound to it).'),
+      user_id: apiKeyColumn('identifiers', 'Whose linked account it is.'),
+      provider: apiKeyColumn('identifiers', 'Which provider the linked account is at.'),
+      subject_index: apiKeyColumn(
+        'identifiers',
+        'Keyed hash of the provider’s account id, so one provider account links to one person only and can ' +
+          'sign in; the id itself is not stored.',
+        'redacted',
+      ),
+      display_name: {
+        ...apiKeyColumn('contact', 'The account’s name at the provider, shown in the person’s linked accounts.'),
+        export: 'decrypted',
+        erasure: 'crypto_shred',
+        encrypted: true,
+        keyScope: 'user',
+      },
+      email: {
+        ...apiKeyColumn('contact', 'The account’s email at the provider, shown in the person’s linked accounts.'),
+        export: 'decrypted',
+        erasure: 'crypto_shred',
+        encrypted: true,
+        keyScope: 'user',
+      },
+      email_verified: apiKeyColumn('contact', 'Whether the provider verified that email.'),
+      linked_at: apiKeyColumn('usage', 'When the account was linked.'),
+    },
+  },
+  mfa_factors: {
+    describes: 'A person’s authenticator-app (TOTP) factor for two-factor sign-in.',
+    subjectColumn: 'user_id',
+    primaryKey: 'user_id',
+    columns: {
+      user_id: apiKeyColumn('identifiers', 'Whose factor it is.'),
+      status: apiKeyColumn('security', 'Whether set-up is finished (pending or active).'),
+      secret: {
+        ...apiKeyColumn('security', 'The shared secret the authenticator app and the server compute codes from.'),
+        // The person learns a factor exists; the secret itself is never handed out again.
+        export: 'redacted',
+        erasure: 'crypto_shred',
+        encrypted: true,
+        keyScope: 'user',
+      },
+      created_at: apiKeyColumn('usage', 'When set-up started.'),
+      enabled_at: apiKeyColumn('security', 'When two-factor sign-in was switched on.'),
+      last_used_step: apiKeyColumn('security', 'The last code’s time step, so a code cannot be used twice.'),
+    },
+  },
+  mfa_backup_codes: {
+    describes: 'A single-use backup code for two-factor sign-in (stored as a keyed hash).',
+    subjectColumn: 'user_id',
+    columns: {
+      id: apiKeyColumn('identifiers', 'Names the code.'),
+      user_id: apiKeyColumn('identifiers', 'Whose code it is.'),
+      code_hash: apiKeyColumn(
+        'security',
+        'Keyed hash of the code, to recognise it when used; the code itself is never stored.',
+        'redacted',
+      ),
+      created_at: apiKeyColumn('usage', 'When the code was issued.'),
+      used_at: apiKeyColumn('usage', 'When the code was used (each works once).'),
+    },
+  },
+  mfa_resets: {
+    describes: 'An admin-requested removal of a person’s two-factor factor, which waits 24 hours and can be cancelled.',
+    subjectColumn: 'user_id',
+    columns: {
+      id: apiKeyColumn('identifiers', 'Names the reset in the audit trail.'),
+      user_id: apiKeyColumn('identifiers', 'Whose factor is to be removed.'),
+      requested_by: {
+        ...apiKeyColumn('identifiers', 'The admin who asked for the reset (accountability).'),
+        legalBasis: 'legitimate_interest',
+      },
+      status: apiKeyColumn('security', 'Pending, cancelled or completed.'),
+      requested_at: apiKeyColumn('usage', 'When the reset was asked for.'),
+      effective_at: apiKeyColumn('security', 'When the reset takes effect unless cancelled.'),
+      closed_at: apiKeyColumn('usage', 'When it was cancelled or completed.'),
+    },
+  },
+  scan_runs: {
+    describes: 'One run of the vulnerability scanner (about the deployment, never about a person).',
+    subjectColumn: null,
+    columns: {
+      id: system('Names the scan in reports and findings.'),
+      status: system('Running, completed or failed.'),
+      trigger: system('Whether the daily schedule, the bot or the API started it.'),
+      started_at: system('When the scan started.'),
+      finished_at: system('When the scan finished.'),
+      critical: system('Open critical findings after the scan.'),
+      high: system('Open high findings after the scan.'),
+      medium: system('Open medium findings after the scan.'),
+      low: system('Open low findings after the scan.'),
+      new_count: system('Findings this scan opened.'),
+      resolved_count: system('Findings this scan resolved.'),
+      packages_checked: system('How many installed packages were checked.'),
+      advisories_loaded: system('How many advisories the check used.'),
+      advisories_updated_at: system('How current the advisory data was.'),
+      error_code: system('Why a scan failed (a code).'),
+    },
+  },
+  scan_findings: {
+    describes: 'A vulnerability or misconfiguration the scanner found in the deployment.',
+    subjectColumn: null,
+    columns: {
+      id: system('Names the finding in reports.'),
+      fingerprint: system('Recognises the same finding across scans.'),
+      kind: system('Dependency, configuration or HTTP header finding.'),
+      rule: system('The advisory or check that produced it.'),
+      severity: system('Critical, high, medium or low.'),
+      title: system('What was found (a package, setting or header; never personal data).'),
+      detail: system('What it means and how to fix it.'),
+      first_seen_at: system('When it was first seen.'),
+      last_seen_at: system('When it was last seen.'),
+      opened_scan_id: system('The scan that opened it.'),
+      last_scan_id: system('The latest scan that saw it.'),
+      resolved_at: system('When a scan no longer found it.'),
+    },
+  },
+  defense_decisions: {
+    describes:
+      'An intrusion-detection decision (ban, throttle or second-factor lockout) on an account, API key, network or chat.',
+    subjectColumn: 'subject_user_id',
+    columns: {
+      id: system('Names the decision in lists, alerts and the audit trail.'),
+      scenario: system('The detection scenario (or an admin) that issued it.'),
+      scope: system('What kind of target it applies to.'),
+      kind: system('Ban, throttle or second-factor lockout.'),
+      target_hash: defenseColumn(
+        'identifiers',
+        'A keyed hash of the target (account, address or chat), to match requests and count repeat offences without storing the value.',
+        'omitted',
+      ),
+      match_hashes: defenseColumn(
+        'identifiers',
+        'Keyed hashes of the target and its other identities, matched at every edge.',
+        'omitted',
+      ),
+      target_label: defenseColumn(
+        'identifiers',
+        'A masked label of the target (an address with its last part hidden, a shortened id) for admins.',
+      ),
+      subject_user_id: {
+        ...defenseColumn('identifiers', 'The person the decision is about, so they can see it and ask for a review.'),
+        erasure: 'set_null',
+      },
+      reason: defenseColumn('security', 'Why it was issued (a code).'),
+      automated: defenseColumn(
+        'security',
+        'Whether a scenario issued it without a person (GDPR Art. 22: the person may ask for a review).',
+      ),
+      offence_level: defenseColumn(
+        'security',
+        'How many earlier decisions the same target had (durations double for repeat offences).',
+      ),
+      created_by: {
+        ...defenseColumn('identifiers', 'The admin who issued it by hand.'),
+        export: 'omitted',
+        erasure: 'set_null',
+      },
+      created_at: defenseColumn('usage', 'When it was issued.'),
+      expires_at: defenseColumn('security', 'When it ends.'),
+      lifted_at: defenseColumn('security', 'When an admin lifted it early.'),
+      lifted_by: {
+        ...defenseColumn('identifiers', 'The admin who lifted it.'),
+        export: 'omitted',
+        erasure: 'set_null',
+      },
+      review_requested_at: defenseColumn('security', 'When the person asked a human to review it.'),
     },
   },
 } satisfies Record<string, TableSpec>;
@@ -401,4 +725,92 @@ export function ringSealedColumns(map: DataMap = dataMap): { table: string; colu
           .map(([column]) => ({ table, column, idColumn: spec.primaryKey ?? 'id' }))
       : [],
   );
+}
+
+/** A reason the product processes personal data, as the person is told it (GDPR Arts. 6, 7, 13). */
+export interface PurposeSpec {
+  title: string;
+  /** Plain-language text; its content hash is the purpose's version, so any change asks people again. */
+  description: string;
+  legalBasis: LegalBasis;
+  /** Essential (contract or legitimate interest the product cannot work without): no choice, no objection. */
+  required: boolean;
+  /** Who receives data processed for it, beyond the controller. */
+  recipients: readonly string[];
+}
+
+/**
+ * Every purpose the product processes personal data for. Consent-based purposes are asked for one by one in the
+ * bot (none pre-ticked); optional legitimate-interest purposes can be objected to (Art. 21).
+ */
+export const PURPOSES = {
+  service: {
+    title: 'Your account',
+    description:
+      'Recognise you when you use the bot or the app, keep your settings and API keys, and answer your requests.',
+    legalBasis: 'contract',
+    required: true,
+    recipients: ['Telegram (delivers the bot’s messages)'],
+  },
+  security: {
+    title: 'Security',
+    description:
+      'Protect your account and everyone else’s: sign-in checks, two-factor codes, rate limits and a tamper-evident log of security actions.',
+    legalBasis: 'legitimate_interest',
+    required: true,
+    recipients: ['Telegram (delivers security alerts)'],
+  },
+  analytics: {
+    title: 'Usage statistics',
+    description:
+      'Count which features you use each day, so we know what to improve. Counters are deleted after 90 days and never shared.',
+    legalBasis: 'consent',
+    required: false,
+    recipients: [],
+  },
+  product_news: {
+    title: 'Product news',
+    description: 'Tell you about new features in this chat, at most once a month.',
+    legalBasis: 'consent',
+    required: false,
+    recipients: ['Telegram (delivers the messages)'],
+  },
+  security_tips: {
+    title: 'Security tips',
+    description: 'Send you an occasional tip on keeping your accounts safe. You can object at any time.',
+    legalBasis: 'legitimate_interest',
+    required: false,
+    recipients: ['Telegram (delivers the messages)'],
+  },
+} as const satisfies Record<string, PurposeSpec>;
+
+export type PurposeId = keyof typeof PURPOSES;
+export const PURPOSE_IDS = Object.keys(PURPOSES) as PurposeId[];
+
+/** True when `value` names a declared purpose. */
+export function isPurposeId(value: string): value is PurposeId {
+  return Object.hasOwn(PURPOSES, value);
+}
+
+/** A purpose's version: the first 16 hex digits of SHA-256 over its text and legal basis. */
+export function purposeVersion(id: PurposeId): string {
+  const purpose: PurposeSpec = PURPOSES[id];
+  return createHash('sha256')
+    .update([id, purpose.title, purpose.description, purpose.legalBasis].join('\u0000'))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Purposes that need consent (asked in the bot, none pre-ticked). */
+export const CONSENT_PURPOSES = PURPOSE_IDS.filter((id) => PURPOSES[id].legalBasis === 'consent');
+/** Optional legitimate-interest purposes, which a person may object to. */
+export const OBJECTABLE_PURPOSES = PURPOSE_IDS.filter(
+  (id) => PURPOSES[id].legalBasis === 'legitimate_interest' && !PURPOSES[id].required,
+);
+
+/** The tables holding a person's rows in the data database, in erasure order (`users` last: others refer to it). */
+export function subjectTables(map: DataMap = dataMap): [string, TableSpec][] {
+  return Object.entries(map)
+    .filter(([, spec]) => spec.subjectColumn !== null && (spec.store ?? 'data') === 'data')
+    .sort(([a], [b]) => Number(a === 'users') - Number(b === 'users'));
 }

@@ -50,6 +50,11 @@ export interface TokenSigner {
   verify(token: string): Promise<VerifyResult>;
   /** The public keys (JWKS) for GET /.well-known/jwks.json. */
   jwks(): { keys: JWK[] };
+  /**
+   * Signs a document (e.g. a consent receipt) as a compact JWS with the current key; anyone can check it
+   * against the JWKS. `typ` names the document type so it can never pass as an access token.
+   */
+  signDocument(payload: Record<string, unknown>, typ: string): Promise<string>;
 }
 
 interface LoadedKey {
@@ -158,6 +163,15 @@ export async function createTokenSigner(options: {
 
     jwks() {
       return { keys: keys.map((key) => key.jwk) };
+    },
+
+    async signDocument(payload, typ) {
+      if (typ === TOKEN_TYPE) throw new Error('A document must not use the access-token type');
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: 'EdDSA', typ, kid: signing.kid })
+        .setIssuer(options.issuer)
+        .setIssuedAt(nowSeconds())
+        .sign(signing.privateKey);
     },
   };
 }

@@ -1,17 +1,23 @@
 /**
- * The Mini App is where users will manage sessions, keys and their data, inside Telegram. A shell that
- * breaks under the server's strict CSP, loads anything from another origin, talks to a host other than
- * Telegram, or ignores Telegram's theme would fail users before any feature ships. This drives the BUILT
- * bundle, served by the real server process, in a real Chromium, the way Telegram opens it.
+ * The Mini App is where people manage their sign-in, keys and data inside Telegram. A page that breaks under
+ * the strict CSP, keeps a token where a script or a URL can leak it, shows an API key twice, cannot end a
+ * session, or shows the admin area to a non-admin fails its users. This drives the BUILT bundle, served by the
+ * real server process (real PostgreSQL/PGlite, Redis, MFA), in a real Chromium, the way Telegram opens it:
+ * launch parameters in the URL hash with initData signed by the bot token, and a native-client proxy that
+ * records what the app asks of Telegram. Screenshots of every page, light and dark, at 360 px, are saved to
+ * test-results/screenshots/.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { sign } from '@telegram-apps/init-data-node';
-import { type Browser, type BrowserContext, chromium, type Frame, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { generateTotp } from '#shared/mfa/totp.ts';
+import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
+import { type InitDataUser, signedInitData } from '#test/helpers/init-data.ts';
 import { spawnServer } from '#test/helpers/spawn-server.ts';
 
 const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -27,73 +33,64 @@ const CHROMIUM_ARGS = [
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WEBAPP_SOURCE = join(REPO_ROOT, 'webapp');
 const WEBAPP_BUILD_INDEX = join(REPO_ROOT, 'dist', 'webapp', 'index.html');
-const RESULTS_DIR = join(REPO_ROOT, 'test-results');
-const TELEGRAM_WEB = 'https://web.telegram.org';
+const SCREENSHOTS = join(REPO_ROOT, 'test-results', 'screenshots');
+const PHONE = { width: 360, height: 780 };
 
-// Telegram Desktop's night theme, as the client sends it.
-const NIGHT_THEME = {
-  bg_color: '#17212b',
-  text_color: '#f5f5f5',
-  hint_color: '#708499',
-  link_color: '#6ab3f3',
-  button_color: '#5288c1',
-  button_text_color: '#ffffff',
-  secondary_bg_color: '#232e3c',
-  header_bg_color: '#17212b',
-  accent_text_color: '#6ab2f2',
-  section_bg_color: '#17212b',
-  section_header_text_color: '#6ab3f3',
-  subtitle_text_color: '#708499',
-  destructive_text_color: '#ec3942',
-};
+// Telegram Desktop's night theme and the default light theme, as clients send them.
+const THEMES = {
+  dark: {
+    bg_color: '#17212b',
+    text_color: '#f5f5f5',
+    hint_color: '#708499',
+    link_color: '#6ab3f3',
+    button_color: '#5288c1',
+    button_text_color: '#ffffff',
+    secondary_bg_color: '#232e3c',
+    header_bg_color: '#17212b',
+    accent_text_color: '#6ab2f2',
+    section_bg_color: '#17212b',
+    section_header_text_color: '#6ab3f3',
+    subtitle_text_color: '#708499',
+    destructive_text_color: '#ec3942',
+  },
+  light: {
+    bg_color: '#ffffff',
+    text_color: '#000000',
+    hint_color: '#8e8e93',
+    link_color: '#007aff',
+    button_color: '#007aff',
+    button_text_color: '#ffffff',
+    secondary_bg_color: '#efeff4',
+    header_bg_color: '#f8f8f8',
+    accent_text_color: '#007aff',
+    section_bg_color: '#ffffff',
+    section_header_text_color: '#6d6d72',
+    subtitle_text_color: '#8e8e93',
+    destructive_text_color: '#ff3b30',
+  },
+} as const;
+type ThemeName = keyof typeof THEMES;
 
-// Telegram's default light theme (iOS), sent live through theme_changed.
-const DAY_THEME = {
-  bg_color: '#ffffff',
-  text_color: '#000000',
-  hint_color: '#8e8e93',
-  link_color: '#007aff',
-  button_color: '#007aff',
-  button_text_color: '#ffffff',
-  secondary_bg_color: '#efeff4',
-  header_bg_color: '#f8f8f8',
-  accent_text_color: '#007aff',
-  section_bg_color: '#ffffff',
-  section_header_text_color: '#6d6d72',
-  subtitle_text_color: '#8e8e93',
-  destructive_text_color: '#ff3b30',
-};
+const ADMIN: InitDataUser = { id: 5_100_000_001, first_name: 'Ada', username: 'ada_admin', language_code: 'en' };
+const USER: InitDataUser = { id: 5_100_000_002, first_name: 'Алиса', username: 'alisa', language_code: 'ru' };
+const KEY_USER: InitDataUser = { id: 5_100_000_003, first_name: 'Ken', language_code: 'en' };
 
-const FIRST_NAME = 'Алиса';
-
-function signedInitData(): string {
-  // Signed as Telegram would sign it; the shell only displays it, the API will verify it.
-  return sign(
-    {
-      query_id: 'AAHdF6IQAAAAAN0XohDhrOrc',
-      user: { id: 279058397, first_name: FIRST_NAME, last_name: 'Ivanova', username: 'alisa', language_code: 'ru' },
-    },
-    '1234567890:AAe2e-test-token',
-    new Date(),
-  );
+function freshInitData(user: InitDataUser): string {
+  // Each launch carries its own query id, as Telegram's do: the API accepts each initData once.
+  return signedInitData({ user, queryId: `AAH${randomBytes(12).toString('base64url')}` });
 }
 
 /** The hash a Telegram client appends when it opens the Mini App (values encoded with encodeURIComponent). */
-function launchHash(theme: Record<string, string>, initData: string): string {
+function launchHash(user: InitDataUser, theme: ThemeName = 'dark'): string {
   const params = {
-    tgWebAppData: initData,
+    tgWebAppData: freshInitData(user),
     tgWebAppVersion: '8.0',
     tgWebAppPlatform: 'tdesktop',
-    tgWebAppThemeParams: JSON.stringify(theme),
+    tgWebAppThemeParams: JSON.stringify(THEMES[theme]),
   };
   return `#${Object.entries(params)
     .map(([key, value]) => `${key}=${encodeURIComponent(value)}`)
     .join('&')}`;
-}
-
-function rgb(hex: string): string {
-  const n = Number.parseInt(hex.slice(1), 16);
-  return `rgb(${(n >> 16) & 0xff}, ${(n >> 8) & 0xff}, ${n & 0xff})`;
 }
 
 function newestMtimeMs(dir: string): number {
@@ -105,11 +102,7 @@ function newestMtimeMs(dir: string): number {
   return newest;
 }
 
-/**
- * Builds the Mini App when dist/webapp is missing or older than webapp/. The server lists the built files
- * when it starts, so this runs before it. NODE_ENV=production: under Vitest it is "test", which would
- * bundle React's development build.
- */
+/** Builds the Mini App when dist/webapp is missing or older than webapp/ (NODE_ENV=production: React's prod build). */
 async function ensureWebappBuilt(): Promise<void> {
   if (existsSync(WEBAPP_BUILD_INDEX) && statSync(WEBAPP_BUILD_INDEX).mtimeMs >= newestMtimeMs(WEBAPP_SOURCE)) return;
   await promisify(execFile)(
@@ -119,49 +112,63 @@ async function ensureWebappBuilt(): Promise<void> {
   );
 }
 
-/** Everything that went wrong on a page: console errors, uncaught exceptions, failed or refused requests. */
+/**
+ * What went wrong on a page: uncaught exceptions, CSP violations, console errors and 5xx. A 404 from an API
+ * route another capability has not deployed is expected (the page shows "not available"), so resource-load
+ * 404s are not problems; the app's handling of them is asserted where it matters.
+ */
 function watchProblems(page: Page): string[] {
   const problems: string[] = [];
   page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+    if (message.type() !== 'error') return;
+    const text = message.text();
+    if (/Failed to load resource: the server responded with a status of 4\d\d/.test(text)) return;
+    problems.push(`console error: ${text}`);
   });
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('requestfailed', (request) =>
-    problems.push(`request failed: ${request.url()} ${request.failure()?.errorText}`),
-  );
   page.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
+    if (response.status() >= 500) problems.push(`HTTP ${response.status()}: ${response.url()}`);
   });
   return problems;
 }
 
-type Scope = Page | Frame;
-
-function cssVariable(scope: Scope, name: string): Promise<string> {
-  return scope.evaluate((n) => getComputedStyle(document.documentElement).getPropertyValue(n).trim(), name);
+interface Recorded {
+  __sentToTelegram: Array<[string, string]>;
+  __cspViolations: string[];
 }
 
-function bodyBackground(scope: Scope): Promise<string> {
-  return scope.evaluate(() => getComputedStyle(document.body).backgroundColor);
+async function stepOf(nowSeconds: number): Promise<number> {
+  return Math.floor(nowSeconds / 30);
 }
 
-describe('Mini App served by the server (headless Chromium)', () => {
+describe('Mini App against the real server (headless Chromium)', () => {
   let server: Awaited<ReturnType<typeof spawnServer>> | undefined;
   let browser: Browser | undefined;
   let origin = '';
+  let backupCodes: string[] = [];
+  let totpSecret = '';
+  let lastTotpStep = 0;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM_PATH)) {
-      throw new Error(
-        `Chromium is missing at ${CHROMIUM_PATH}: run \`apt-get install -y chromium\` (Debian's package; never \`npx playwright install\`).`,
-      );
+      throw new Error(`Chromium is missing at ${CHROMIUM_PATH}: run \`apt-get install -y chromium\`.`);
     }
     await ensureWebappBuilt();
-    server = await spawnServer();
+    server = await spawnServer(
+      {
+        BOT_TOKEN: TEST_BOT_TOKEN,
+        ADMIN_TELEGRAM_IDS: String(ADMIN.id),
+        ROLES: 'api,worker',
+        // Nothing may reach the real Telegram from a test: notices go to a closed local port.
+        TELEGRAM_API_ROOT: 'http://127.0.0.1:9',
+      },
+      // Migrations on a fresh embedded database take a while on a busy 2-core machine.
+      150_000,
+    );
     origin = new URL(server.url).origin;
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
-    mkdirSync(RESULTS_DIR, { recursive: true });
-  }, 120_000);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+  }, 240_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -170,131 +177,409 @@ describe('Mini App served by the server (headless Chromium)', () => {
 
   beforeEach(() => {
     onTestFailed(() => {
-      console.error(`server logs:\n${server?.logs() ?? '(no server)'}`);
+      console.error(`server logs (tail):\n${(server?.logs() ?? '(no server)').slice(-6000)}`);
     });
   });
 
-  async function newContext(options: { colorScheme?: 'light' | 'dark' } = {}): Promise<BrowserContext> {
+  async function newContext(colorScheme: 'light' | 'dark' = 'dark'): Promise<BrowserContext> {
     if (!browser) throw new Error('the browser did not start (see beforeAll)');
-    return browser.newContext({
-      viewport: { width: 390, height: 844 },
-      deviceScaleFactor: 2,
-      colorScheme: options.colorScheme ?? 'light',
-      locale: 'en-US',
+    const context = await browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, colorScheme, locale: 'en-US' });
+    // A native Telegram client injects this proxy; it records what the app asks of the client. CSP violations
+    // are recorded too (the strict policy forbids inline script and style).
+    await context.addInitScript(() => {
+      const sent: Array<[string, string]> = [];
+      const violations: string[] = [];
+      document.addEventListener('securitypolicyviolation', (event) =>
+        violations.push(`${event.violatedDirective} ${event.blockedURI}`),
+      );
+      Object.assign(window, {
+        __sentToTelegram: sent,
+        __cspViolations: violations,
+        TelegramWebviewProxy: { postEvent: (type: string, data: string) => sent.push([type, data]) },
+      });
     });
+    return context;
   }
 
-  it('boots inside a Telegram Desktop launch with its dark theme and greets the user', async () => {
-    const context = await newContext();
-    try {
-      const page = await context.newPage();
-      const problems = watchProblems(page);
-      const foreignRequests: string[] = [];
-      page.on('request', (request) => {
-        if (new URL(request.url()).origin !== origin) foreignRequests.push(request.url());
-      });
-      // A native Telegram client injects this proxy; it records what the app asks of the client.
-      await page.addInitScript(() => {
-        const sent: Array<[string, string]> = [];
-        Object.assign(window, {
-          __sentToTelegram: sent,
-          TelegramWebviewProxy: { postEvent: (type: string, data: string) => sent.push([type, data]) },
-        });
-      });
+  async function open(page: Page, user: InitDataUser, path = '', theme: ThemeName = 'dark'): Promise<void> {
+    await page.goto(`${server?.url}/app/${path}${launchHash(user, theme)}`);
+  }
 
-      const response = await page.goto(`${server?.url}/app/${launchHash(NIGHT_THEME, signedInitData())}`);
-      expect(response?.status()).toBe(200);
-      expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
+  async function screenshot(page: Page, name: string): Promise<void> {
+    await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  }
 
-      await page.getByTestId('app-root').waitFor();
-      expect(await cssVariable(page, '--tg-theme-bg-color')).toBe(NIGHT_THEME.bg_color);
-      expect(await cssVariable(page, '--tg-theme-secondary-bg-color')).toBe(NIGHT_THEME.secondary_bg_color);
-      expect(await bodyBackground(page)).toBe(rgb(NIGHT_THEME.bg_color));
-      expect(await page.evaluate(() => getComputedStyle(document.body).color)).toBe(rgb(NIGHT_THEME.text_color));
-      expect(await page.evaluate(() => getComputedStyle(document.documentElement).colorScheme)).toBe('dark');
+  /** Sends an event as the native client does (Telegram.WebView.receiveEvent). */
+  async function fromTelegram(page: Page, eventType: string, eventData?: unknown): Promise<void> {
+    await page.evaluate(
+      ([type, data]) => {
+        const host = window as unknown as { Telegram: { WebView: { receiveEvent(t: string, d: unknown): void } } };
+        host.Telegram.WebView.receiveEvent(type as string, data);
+      },
+      [eventType, eventData] as const,
+    );
+  }
 
-      await expect.poll(() => page.getByTestId('greeting').textContent()).toContain(FIRST_NAME);
-      await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Security');
-      for (const section of ['section-account', 'section-security', 'section-privacy']) {
-        expect(await page.getByTestId(section).isVisible(), section).toBe(true);
+  /** In-app navigation as a history step (what the BackButton undoes). */
+  async function goTo(page: Page, route: string): Promise<void> {
+    await page.evaluate((r) => {
+      window.history.pushState(null, '', r === 'home' ? '/app/' : `/app/${r}`);
+      window.dispatchEvent(new PopStateEvent('popstate'));
+    }, route);
+  }
+
+  async function apiSignIn(user: InitDataUser): Promise<{ accessToken: string; refreshToken: string }> {
+    const response = await fetch(`${server?.url}/api/v1/auth/telegram`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ initData: freshInitData(user) }),
+    });
+    expect(response.status).toBe(200);
+    return (await response.json()) as { accessToken: string; refreshToken: string };
+  }
+
+  /** A TOTP code for a time step not used before (the server refuses a step twice). */
+  async function nextTotp(): Promise<string> {
+    for (;;) {
+      const now = Math.floor(Date.now() / 1000);
+      const step = await stepOf(now);
+      if (step > lastTotpStep) {
+        lastTotpStep = step;
+        return await generateTotp({ secret: totpSecret, nowSeconds: now });
       }
-      expect(await page.getByRole('region', { name: 'Sign-in & security' }).getByRole('button').count()).toBe(4);
-      expect(await page.getByRole('region', { name: 'Privacy' }).getByRole('button').count()).toBe(3);
-      const sessions = page.getByRole('button', { name: 'Sessions' });
-      expect(await sessions.isDisabled()).toBe(true);
-      expect(await sessions.getAttribute('aria-describedby')).toBe('row-sessions-hint');
-      expect(await page.locator('#row-sessions-hint').textContent()).toBe('Coming soon');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
 
-      const sent = await page.evaluate(
-        () => (window as unknown as { __sentToTelegram: Array<[string, string]> }).__sentToTelegram,
-      );
-      expect(sent).toContainEqual(['web_app_ready', '{}']);
-      expect(sent).toContainEqual(['web_app_expand', '{}']);
-
-      await page.screenshot({ path: join(RESULTS_DIR, 'webapp.png'), fullPage: true });
-      expect(problems).toEqual([]);
-      expect(foreignRequests).toEqual([]);
-    } finally {
-      await context.close();
+  it('outside Telegram, explains how to open the app from the bot (light and dark)', async () => {
+    for (const scheme of ['light', 'dark'] as const) {
+      const context = await newContext(scheme);
+      try {
+        const page = await context.newPage();
+        const problems = watchProblems(page);
+        const response = await page.goto(`${server?.url}/app/privacy`);
+        expect(response?.status()).toBe(200);
+        expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
+        await page.getByTestId('outside-telegram').waitFor();
+        expect(await page.getByTestId('outside-text').textContent()).toContain('open from our bot');
+        expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Open in Telegram');
+        // No development signer on a server that did not opt in.
+        expect(await page.getByTestId('dev-sign-in').count()).toBe(0);
+        await screenshot(page, `outside-telegram-${scheme}`);
+        expect(problems).toEqual([]);
+        expect(await page.evaluate(() => (window as unknown as Recorded).__cspViolations)).toEqual([]);
+      } finally {
+        await context.close();
+      }
     }
   }, 60_000);
 
-  it('follows theme_changed live and keeps the launch across a reload', async () => {
+  it('signs in with the raw initData, keeps tokens out of storage and URLs, and drives Telegram through the SDK', async () => {
     const context = await newContext();
     try {
       const page = await context.newPage();
       const problems = watchProblems(page);
-      await page.goto(`${server?.url}/app/${launchHash(NIGHT_THEME, signedInitData())}`);
-      await page.getByTestId('app-root').waitFor();
-
-      // At top level the page is its own parent, so its own message stands for the host's.
-      await page.evaluate((theme) => {
-        window.postMessage(JSON.stringify({ eventType: 'theme_changed', eventData: { theme_params: theme } }), '*');
-      }, DAY_THEME);
-      await expect.poll(() => cssVariable(page, '--tg-theme-bg-color')).toBe(DAY_THEME.bg_color);
-      expect(await bodyBackground(page)).toBe(rgb(DAY_THEME.bg_color));
-      expect(await cssVariable(page, '--tg-theme-destructive-text-color')).toBe(DAY_THEME.destructive_text_color);
-
-      // Native clients call Telegram.WebView.receiveEvent instead of posting a message.
-      await page.evaluate(() => {
-        const host = window as unknown as {
-          Telegram: { WebView: { receiveEvent(type: string, data: unknown): void } };
-        };
-        host.Telegram.WebView.receiveEvent('theme_changed', { theme_params: { bg_color: '#1c1c1d' } });
+      const foreign: string[] = [];
+      page.on('request', (request) => {
+        if (new URL(request.url()).origin !== origin) foreign.push(request.url());
       });
-      await expect.poll(() => cssVariable(page, '--tg-theme-bg-color')).toBe('#1c1c1d');
-
-      // Colours that are not hex colours never reach CSS.
-      await page.evaluate(() => {
-        const data = { theme_params: { bg_color: 'red;background:url(https://evil.example/x)' } };
-        window.postMessage(JSON.stringify({ eventType: 'theme_changed', eventData: data }), '*');
+      const signIns: unknown[] = [];
+      page.on('request', (request) => {
+        if (request.url().endsWith('/api/v1/auth/telegram')) signIns.push(request.postDataJSON());
       });
-      await page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 50)));
-      expect(await cssVariable(page, '--tg-theme-bg-color')).toBe('#1c1c1d');
+      await open(page, USER);
+      await page.getByTestId('page-home').waitFor();
+      await expect.poll(() => page.getByTestId('greeting').textContent()).toContain(USER.first_name);
+      expect(await page.getByTestId('role').textContent()).toBe('user');
+      // The body is exactly the signed string Telegram gave, nothing parsed or rebuilt.
+      expect(signIns).toHaveLength(1);
+      const sent = signIns[0] as { initData: string };
+      expect(new URLSearchParams(sent.initData).get('hash')).toMatch(/^[0-9a-f]{64}$/);
+      expect(JSON.parse(new URLSearchParams(sent.initData).get('user') ?? '{}').id).toBe(USER.id);
 
-      await page.screenshot({ path: join(RESULTS_DIR, 'webapp-live-theme.png'), fullPage: true });
+      // The checklist reflects this account (no MFA yet, one session, nothing pending).
+      await expect.poll(() => page.getByTestId('check-sessions').textContent()).toContain('1 session');
 
-      // Telegram reloads keep no hash after in-app navigation: sessionStorage carries the launch.
-      await page.goto(`${server?.url}/app/`);
-      await page.getByTestId('app-root').waitFor();
-      await expect.poll(() => page.getByTestId('greeting').textContent()).toContain(FIRST_NAME);
-      expect(await cssVariable(page, '--tg-theme-bg-color')).toBe('#1c1c1d');
+      // Tokens live in memory only: not in localStorage, sessionStorage, cookies or the URL.
+      const storage = await page.evaluate(() => ({
+        local: JSON.stringify({ ...localStorage }),
+        session: JSON.stringify({ ...sessionStorage }),
+        cookie: document.cookie,
+        url: location.href,
+      }));
+      expect(storage.local).toBe('{}');
+      expect(storage.cookie).toBe('');
+      for (const value of [storage.session, storage.url]) {
+        expect(value).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/); // no JWT
+        expect(value).not.toMatch(/accessToken|refreshToken/);
+      }
+
+      // The SDK told the client the app is ready and set up the BackButton once a page was opened.
+      const telegram = () => page.evaluate(() => (window as unknown as Recorded).__sentToTelegram.map(([t]) => t));
+      await expect.poll(telegram).toContain('web_app_ready');
+      await page.getByTestId('nav-sessions').click();
+      await page.getByTestId('page-sessions').waitFor();
+      await expect.poll(telegram).toContain('web_app_setup_back_button');
+      // Telegram's BackButton takes the user back.
+      await fromTelegram(page, 'back_button_pressed');
+      await page.getByTestId('page-home').waitFor();
+
+      // The theme follows theme_changed live.
+      await fromTelegram(page, 'theme_changed', { theme_params: THEMES.light });
+      await expect
+        .poll(() =>
+          page.evaluate(() =>
+            getComputedStyle(document.documentElement).getPropertyValue('--tg-theme-bg-color').trim(),
+          ),
+        )
+        .toBe('#ffffff');
+
+      // Admin is hidden from a user, refused by the page on a deep link, and refused by the server.
+      expect(await page.getByTestId('nav-admin').count()).toBe(0);
+      await open(page, USER, 'admin');
+      await page.getByTestId('admin-refused').waitFor();
+      expect(await page.getByTestId('admin-refused-text').textContent()).toContain('administrators');
+      await screenshot(page, 'admin-refused-user-dark');
+      const { accessToken } = await apiSignIn(USER);
+      for (const path of ['/api/v1/admin/users', '/api/v1/admin/audit', '/api/v1/admin/audit/verification']) {
+        const refused = await fetch(`${server?.url}${path}`, { headers: { authorization: `Bearer ${accessToken}` } });
+        expect(refused.status, path).toBe(403);
+        expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('PERMISSION_DENIED');
+      }
+
+      expect(foreign).toEqual([]);
+      expect(problems).toEqual([]);
+      expect(await page.evaluate(() => (window as unknown as Recorded).__cspViolations)).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 90_000);
+
+  it('shows a new API key once, then only its prefix', async () => {
+    const context = await newContext();
+    try {
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await open(page, KEY_USER, 'api-keys');
+      await page.getByTestId('page-api-keys').waitFor();
+      await page.getByTestId('state-empty').waitFor();
+      await page.getByTestId('api-key-name').fill('backup script');
+      await page.getByTestId('api-key-create').click();
+      const secret = (await page.getByTestId('api-key-secret').textContent()) ?? '';
+      expect(secret.length).toBeGreaterThan(30);
+      await screenshot(page, 'api-keys-shown-once-dark');
+
+      // The key works against the API (it is the real one)...
+      const me = await fetch(`${server?.url}/api/v1/me`, { headers: { 'x-api-key': secret } });
+      expect(me.status).toBe(200);
+
+      // ...and once dismissed it is gone from the page; the list shows the prefix only.
+      await page.getByTestId('api-key-done').click();
+      await expect.poll(() => page.getByTestId('api-key-secret').count()).toBe(0);
+      const prefix = (await page.getByTestId('api-key-prefix').first().textContent()) ?? '';
+      expect(prefix).toContain('…');
+      expect(secret.startsWith(prefix.split('…')[0] ?? '-')).toBe(true);
+      expect(await page.content()).not.toContain(secret);
+
+      // A fresh launch (new initData) never shows it again.
+      await open(page, KEY_USER, 'api-keys');
+      await page.getByTestId('api-keys-list').waitFor();
+      expect(await page.content()).not.toContain(secret);
+      expect(await page.getByTestId('api-key-row').count()).toBe(1);
+
+      // Revoke: the key stops working.
+      await page.getByTestId('api-key-revoke').click();
+      await page.getByTestId('state-empty').waitFor();
+      expect((await fetch(`${server?.url}/api/v1/me`, { headers: { 'x-api-key': secret } })).status).toBe(401);
       expect(problems).toEqual([]);
     } finally {
       await context.close();
     }
-  }, 60_000);
+  }, 90_000);
 
-  it('talks to Telegram Web only through its parent frame on web.telegram.org', async () => {
+  it('ends another session from the sessions page, and that session stops working', async () => {
+    const other = await apiSignIn(USER);
+    expect(
+      (await fetch(`${server?.url}/api/v1/me`, { headers: { authorization: `Bearer ${other.accessToken}` } })).status,
+    ).toBe(200);
     const context = await newContext();
     try {
-      const appUrl = `${server?.url}/app/${launchHash(NIGHT_THEME, signedInitData())}`;
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await open(page, USER, 'sessions');
+      await page.getByTestId('sessions-list').waitFor();
+      await expect.poll(() => page.getByTestId('session-other').count()).toBeGreaterThanOrEqual(1);
+      const before = await page.getByTestId('session-other').count();
+      await screenshot(page, 'sessions-dark');
+      await page.getByTestId('session-revoke').first().click();
+      await page.getByTestId('notice-success').waitFor();
+      await expect.poll(() => page.getByTestId('session-other').count()).toBe(before - 1);
+      await page.getByTestId('sessions-revoke-others').click();
+      await expect.poll(() => page.getByTestId('session-other').count()).toBe(0);
+      expect(await page.getByTestId('session-current').count()).toBe(1);
+      const refused = await fetch(`${server?.url}/api/v1/me`, {
+        headers: { authorization: `Bearer ${other.accessToken}` },
+      });
+      expect(refused.status).toBe(401);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 90_000);
+
+  it('keeps a consent choice across a reload', async () => {
+    const context = await newContext();
+    try {
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await open(page, USER, 'privacy');
+      await page.getByTestId('page-privacy').waitFor();
+      const { accessToken } = await apiSignIn(USER);
+      const probe = await fetch(`${server?.url}/api/v1/privacy/consents`, {
+        headers: { authorization: `Bearer ${accessToken}` },
+      });
+      expect(probe.status).toBe(200);
+      const { purposes } = (await probe.json()) as { purposes: { id: string; required: boolean }[] };
+      const optional = purposes.find((p) => !p.required);
+      expect(optional, 'an optional purpose to toggle').toBeDefined();
+      const id = optional?.id ?? '';
+      const toggle = page.getByTestId(`consent-${id}`);
+      await toggle.waitFor();
+      const was = await toggle.isChecked();
+      await toggle.click({ force: true });
+      await page.getByTestId('notice-success').waitFor();
+      expect(await toggle.isChecked()).toBe(!was);
+      // A reload is a new launch from Telegram: fresh initData, fresh sign-in, state from the server.
+      await open(page, USER, 'privacy');
+      await page.getByTestId(`consent-${id}`).waitFor();
+      await expect.poll(() => page.getByTestId(`consent-${id}`).isChecked()).toBe(!was);
+      // And the server agrees.
+      const after = await fetch(`${server?.url}/api/v1/privacy/consents`, {
+        headers: { authorization: `Bearer ${accessToken}` },
+      });
+      const stored = ((await after.json()) as { purposes: { id: string; granted: boolean }[] }).purposes;
+      expect(stored.find((p) => p.id === id)?.granted).toBe(!was);
+      await screenshot(page, 'privacy-dark');
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 90_000);
+
+  it('enrols MFA with the QR page, then signs in through the MFA challenge', async () => {
+    const context = await newContext();
+    try {
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await open(page, ADMIN, 'mfa');
+      await page.getByTestId('page-mfa').waitFor();
+      await page.getByTestId('mfa-enrol').click();
+      await page.getByTestId('mfa-enrolment').waitFor();
+      // The QR is a data: image (allowed by img-src), not a remote one.
+      expect(await page.locator('img.qr').getAttribute('src')).toMatch(/^data:image\/png;base64,/);
+      totpSecret = ((await page.getByTestId('mfa-secret').textContent()) ?? '').replace(/\s+/g, '');
+      expect(totpSecret).toMatch(/^[A-Z2-7]+=*$/);
+      await screenshot(page, 'mfa-enrolment-dark');
+      await page.getByTestId('mfa-settings-code').fill(await nextTotp());
+      await page.getByTestId('mfa-settings-submit').click();
+      await page.getByTestId('backup-codes').waitFor();
+      backupCodes = (await page.locator('.codes code').allTextContents()).map((c) => c.trim());
+      expect(backupCodes.length).toBeGreaterThanOrEqual(5);
+      await page.getByTestId('backup-codes-done').click();
+      await expect.poll(() => page.getByTestId('mfa-status').textContent()).toContain('On since');
+
+      // A new launch now stops at the challenge: no tokens until the second factor.
+      await open(page, ADMIN);
+      await page.getByTestId('mfa-challenge').waitFor();
+      await screenshot(page, 'mfa-challenge-dark');
+      expect(await page.getByTestId('page-home').count()).toBe(0);
+      // A wrong code is refused with a readable message.
+      await page.getByTestId('mfa-code').fill('000000');
+      await page.getByTestId('mfa-code').press('Enter');
+      await page.getByTestId('notice-error').waitFor();
+      // The right one, confirmed with Telegram's MainButton.
+      await page.getByTestId('mfa-code').fill(await nextTotp());
+      await fromTelegram(page, 'main_button_pressed');
+      await page.getByTestId('page-home').waitFor();
+      await expect.poll(() => page.getByTestId('check-mfa').textContent()).toContain('On');
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 150_000);
+
+  it('shows the admin dashboard to an admin with a fresh second factor, and every page light and dark at 360 px', async () => {
+    expect(backupCodes.length, 'the MFA test enrolled the admin').toBeGreaterThan(2);
+    const context = await newContext();
+    try {
+      const page = await context.newPage();
+      const problems = watchProblems(page);
+      await open(page, ADMIN);
+      await page.getByTestId('mfa-challenge').waitFor();
+      await page.getByTestId('mfa-code').fill(backupCodes[0] ?? '');
+      await page.getByTestId('mfa-code').press('Enter');
+      await page.getByTestId('page-home').waitFor();
+      await page.getByTestId('nav-admin').click();
+      // Admin reads need a second factor within 10 minutes: the sign-in's MFA code counts, so no new prompt.
+      await page.getByTestId('admin-tab-dashboard').waitFor();
+      expect(await page.getByTestId('step-up').count()).toBe(0);
+      await page.getByTestId('admin-kpis').waitFor();
+
+      await page.getByTestId('admin-tab-audit').click();
+      await expect
+        .poll(() => page.getByTestId('audit-chain-status').textContent(), { timeout: 20_000 })
+        .toContain('Chain intact');
+      await page.getByTestId('audit-entries').waitFor();
+      await page.getByTestId('audit-action').fill('auth.');
+      await page.getByTestId('audit-search').click();
+      await expect.poll(() => page.getByTestId('audit-entries').textContent()).toContain('auth.login');
+
+      await page.getByTestId('admin-tab-users').click();
+      await expect.poll(() => page.getByTestId('admin-user').count()).toBeGreaterThanOrEqual(3);
+
+      // The tour: every page in both themes, switched live as Telegram does.
+      const pages: Array<[string, string, string | null]> = [
+        ['home', 'page-home', null],
+        ['mfa', 'page-mfa', null],
+        ['sessions', 'page-sessions', null],
+        ['api-keys', 'page-api-keys', null],
+        ['oauth', 'page-oauth', null],
+        ['privacy', 'page-privacy', null],
+        ['admin', 'page-admin', 'dashboard'],
+        ['admin', 'page-admin', 'audit'],
+        ['admin', 'page-admin', 'decisions'],
+        ['admin', 'page-admin', 'users'],
+      ];
+      for (const theme of ['light', 'dark'] as const) {
+        await fromTelegram(page, 'theme_changed', { theme_params: THEMES[theme] });
+        for (const [route, testId, tab] of pages) {
+          await goTo(page, route);
+          await page.getByTestId(testId).waitFor();
+          if (tab) await page.getByTestId(`admin-tab-${tab}`).click();
+          // Let the page's requests settle (loading → content, empty, or not-available states).
+          await expect.poll(() => page.getByTestId('state-loading').count(), { timeout: 15_000 }).toBe(0);
+          await screenshot(page, `${route}${tab ? `-${tab}` : ''}-${theme}`);
+        }
+      }
+      // Nothing raw reached a person: no JSON error bodies or stack traces on any page.
+      expect(await page.content()).not.toMatch(/"error":\{|at [A-Za-z]+ \(.*:\d+:\d+\)/);
+      expect(problems).toEqual([]);
+      expect(await page.evaluate(() => (window as unknown as Recorded).__cspViolations)).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 240_000);
+
+  it('inside Telegram Web, talks to its parent frame on web.telegram.org only', async () => {
+    const context = await newContext();
+    try {
+      const appUrl = `${server?.url}/app/${launchHash(USER)}`;
       // Telegram Web stands in: the same iframe embedding, served locally (no network in tests).
-      await context.route(`${TELEGRAM_WEB}/**`, (route) =>
+      await context.route('https://web.telegram.org/**', (route) =>
         route.fulfill({
           contentType: 'text/html',
-          body: `<!doctype html><html><body style="margin:0">
-<iframe id="app" src="${appUrl}" style="border:0;width:100%;height:100vh"></iframe>
+          body: `<!doctype html><html><body>
+<iframe id="app" src="${appUrl}" width="360" height="700"></iframe>
 <script>
   window.received = [];
   addEventListener('message', (event) => {
@@ -305,69 +590,25 @@ describe('Mini App served by the server (headless Chromium)', () => {
 </script></body></html>`,
         }),
       );
-      // Chromium's Local Network Access blocks a public page from framing 127.0.0.1 unless the user allows it;
-      // in production the Mini App is public too, so this only lifts a test-setup artefact.
-      await context.grantPermissions(['local-network-access'], { origin: TELEGRAM_WEB });
+      // Chromium's Local Network Access blocks a public page from framing 127.0.0.1 unless allowed; in
+      // production the Mini App is public too, so this only lifts a test-setup artefact.
+      await context.grantPermissions(['local-network-access'], { origin: 'https://web.telegram.org' });
       const page = await context.newPage();
-      const problems = watchProblems(page);
-      await page.goto(`${TELEGRAM_WEB}/k/`);
+      await page.goto('https://web.telegram.org/k/');
       const frame = await (await page.waitForSelector('#app')).contentFrame();
       if (!frame) throw new Error('the Mini App iframe has no frame');
-      await frame.getByTestId('app-root').waitFor();
-      await expect.poll(() => frame.getByTestId('greeting').textContent()).toContain(FIRST_NAME);
-
+      await frame.getByTestId('page-home').waitFor();
       type Received = Array<{ origin: string; data: string }>;
       const received = () => page.evaluate(() => (window as unknown as { received: Received }).received);
       await expect
-        .poll(async () => (await received()).map((message) => JSON.parse(message.data) as unknown))
-        .toEqual(
-          expect.arrayContaining([
-            { eventType: 'web_app_ready', eventData: {} },
-            { eventType: 'web_app_expand', eventData: {} },
-          ]),
-        );
+        .poll(async () => (await received()).map((m) => (JSON.parse(m.data) as { eventType: string }).eventType))
+        .toEqual(expect.arrayContaining(['iframe_ready', 'web_app_ready']));
       for (const message of await received()) expect(message.origin).toBe(origin);
-
-      // theme_changed from the host frame is applied...
-      await page.evaluate((theme) => {
-        const app = document.getElementById('app') as HTMLIFrameElement;
-        const message = JSON.stringify({ eventType: 'theme_changed', eventData: { theme_params: theme } });
-        app.contentWindow?.postMessage(message, '*');
-      }, DAY_THEME);
-      await expect.poll(() => cssVariable(frame, '--tg-theme-bg-color')).toBe(DAY_THEME.bg_color);
-
-      // ...but the same message from any other window (here the app's own) is not.
-      await frame.evaluate(() => {
-        const message = { eventType: 'theme_changed', eventData: { theme_params: { bg_color: '#ff0000' } } };
-        window.postMessage(JSON.stringify(message), '*');
-      });
-      await frame.evaluate(() => new Promise((resolve) => setTimeout(resolve, 50)));
-      expect(await cssVariable(frame, '--tg-theme-bg-color')).toBe(DAY_THEME.bg_color);
-      expect(problems).toEqual([]);
+      // The app is framed by Telegram's origin only (CSP frame-ancestors), and says so in its headers.
+      const response = await context.request.get(`${server?.url}/app/`);
+      expect(response.headers()['content-security-policy']).toContain('frame-ancestors https://web.telegram.org');
     } finally {
       await context.close();
-    }
-  }, 60_000);
-
-  it('serves the app on deep links (SPA fallback) and falls back to the system colour scheme outside Telegram', async () => {
-    for (const scheme of ['dark', 'light'] as const) {
-      const context = await newContext({ colorScheme: scheme });
-      try {
-        const page = await context.newPage();
-        const problems = watchProblems(page);
-        const response = await page.goto(`${server?.url}/app/settings/anything`);
-        expect(response?.status()).toBe(200);
-        expect(response?.headers()['content-type']).toContain('text/html');
-        await page.getByTestId('app-root').waitFor();
-        await expect
-          .poll(() => page.getByTestId('greeting').textContent())
-          .toBe('Open this app from the bot to sign in');
-        expect(await bodyBackground(page)).toBe(scheme === 'dark' ? rgb('#17212b') : rgb('#ffffff'));
-        if (scheme === 'light') await page.screenshot({ path: join(RESULTS_DIR, 'webapp-outside-telegram.png') });
-        expect(problems).toEqual([]);
-      } finally {
-        await context.close();
-      }
     }
   }, 60_000);
 });

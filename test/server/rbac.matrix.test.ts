@@ -29,13 +29,19 @@ const PUBLIC_OUTSIDE_API = [
   /^\/docs(\/.*)?$/, // the API docs (Swagger UI), only when DOCS_ENABLED
   /^\/$/, // redirects to /app/
   /^\*$/, // CORS preflight (OPTIONS *): answered for CORS_ORIGINS only (plugins/cors.ts)
+  /^\/metrics$/, // Prometheus: METRICS_TOKEN or an admin's token, checked in the handler (routes/metrics)
 ];
 
 /**
  * State-changing routes that only need a :read permission, on purpose: they touch nothing but the caller's
  * own session, so every signed-in role (readonly included) may use them.
  */
-const READ_PERMISSION_WRITES = ['POST /api/v1/auth/logout', 'POST /api/v1/auth/step-up'];
+const READ_PERMISSION_WRITES = [
+  'POST /api/v1/auth/logout',
+  'POST /api/v1/auth/step-up',
+  // Asking for a human review of an automated decision about oneself (GDPR Art. 22(3)): open to every role.
+  'POST /api/v1/decisions/:id/review',
+];
 
 // Built while the tests are collected: the route table decides which tests exist.
 // Every route times every role from inject's one address: above the default limits (rate-limit.*.test.ts test them).

@@ -99,8 +99,17 @@ describe('schema failures answer 400 VALIDATION_FAILED naming the field', () => 
     expect(failure(await refresh(JSON.stringify({ refreshToken: 'x'.repeat(201) })))).toEqual(['body/refreshToken']);
   });
 
+  it('an unknown property: refused, not silently dropped', async () => {
+    expect(failure(await refresh(JSON.stringify({ refreshToken: 'x'.repeat(40), isAdmin: true })))).toEqual([
+      'body/isAdmin',
+    ]);
+  });
+
+  it('a number where a string belongs: JSON bodies are not coerced', async () => {
+    expect(failure(await refresh('{"refreshToken":123456789012345678901234567890}'))).toEqual(['body/refreshToken']);
+  });
+
   it('an object where a string belongs, and an array where an object belongs', async () => {
-    // (Scalars are coerced by the Ajv settings in app.ts: 12 becomes "12" and meets the string rules.)
     expect(failure(await refresh('{"refreshToken":{"a":1}}'))[0]).toBe('body/refreshToken');
     expect(failure(await refresh('[1,2]'))[0]).toMatch(/^body/);
   });

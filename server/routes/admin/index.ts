@@ -7,6 +7,7 @@ import type { Db } from '#shared/db/index.ts';
 import { USER_ROLES } from '#shared/db/schema.ts';
 import type { Principal } from '#shared/identity/principal.ts';
 import { changeRole } from '#shared/identity/roles.ts';
+import { STEP_UP_SECONDS } from '#shared/mfa/index.ts';
 import type { SessionStore } from '#shared/tokens/sessions.ts';
 import type { Notify } from '../../notify.ts';
 
@@ -24,7 +25,8 @@ export async function adminRoutes(fastify: FastifyInstance, options: AdminRoutes
   app.put(
     '/api/v1/admin/users/:id/role',
     {
-      config: { permission: 'admin:roles:write', requires: ['redis'] },
+      // Every admin action needs a second factor verified in the last 10 minutes (the MFA issue).
+      config: { permission: 'admin:roles:write', requires: ['redis'], stepUpSeconds: STEP_UP_SECONDS },
       schema: {
         summary: 'Set a user’s role',
         tags: ['admin'],

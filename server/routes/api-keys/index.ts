@@ -19,6 +19,7 @@ import {
 } from '#shared/api-keys/index.ts';
 import type { Principal } from '#shared/identity/principal.ts';
 import { PERMISSIONS } from '#shared/identity/rbac.ts';
+import { STEP_UP_SECONDS } from '#shared/mfa/index.ts';
 
 export interface ApiKeyRoutesOptions {
   service: ApiKeyService;
@@ -139,7 +140,8 @@ export async function apiKeyRoutes(fastify: FastifyInstance, options: ApiKeyRout
   app.post(
     '/api/v1/api-keys',
     {
-      config: { permission: 'api-keys:write', requires: ['redis'] },
+      // A person with MFA confirms with a fresh code before minting or renewing a key (the MFA issue).
+      config: { permission: 'api-keys:write', requires: ['redis'], stepUpIfEnrolledSeconds: STEP_UP_SECONDS },
       schema: {
         summary: 'Create an API key (the key is in this response only)',
         description:
@@ -169,7 +171,8 @@ export async function apiKeyRoutes(fastify: FastifyInstance, options: ApiKeyRout
   app.post(
     '/api/v1/api-keys/:id/rotate',
     {
-      config: { permission: 'api-keys:write', requires: ['redis'] },
+      // A person with MFA confirms with a fresh code before minting or renewing a key (the MFA issue).
+      config: { permission: 'api-keys:write', requires: ['redis'], stepUpIfEnrolledSeconds: STEP_UP_SECONDS },
       schema: {
         summary: 'Rotate an API key: a new key now, the old one working for 24 hours more',
         description:

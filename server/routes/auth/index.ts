@@ -1,20 +1,22 @@
 /**
- * Sign-in with Telegram initData, token refresh with rotation, logout, step-up, the caller's profile and
- * the public keys that verify our access tokens.
+ * Sign-in with Telegram initData (through `completeSignIn`: a person with MFA gets a challenge, finished at
+ * /auth/mfa/verify), token refresh with rotation, logout, step-up, the caller's profile and the public keys
+ * that verify our access tokens.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { type AuditLog, truncateIp } from '#shared/audit/index.ts';
+import type { AuditLog } from '#shared/audit/index.ts';
 import type { Db } from '#shared/db/index.ts';
-import type { AuthMethod, Principal } from '#shared/identity/principal.ts';
-import { permissionsOf } from '#shared/identity/rbac.ts';
+import type { Principal } from '#shared/identity/principal.ts';
 import type { SecondFactor } from '#shared/identity/second-factor.ts';
 import { INIT_DATA_MAX_LENGTH, type InitDataResult } from '#shared/identity/telegram-login.ts';
 import { findUserById, upsertTelegramUser } from '#shared/identity/users.ts';
+import type { MfaService } from '#shared/mfa/index.ts';
 import type { TokenSigner } from '#shared/tokens/jwt.ts';
-import type { SessionRecord, SessionStore } from '#shared/tokens/sessions.ts';
+import type { SessionStore } from '#shared/tokens/sessions.ts';
 import type { Notify } from '../../notify.ts';
+import { completeSignIn, issueAccessToken, openSession } from './sign-in.ts';
 
 export interface AuthRoutesOptions {
   db: Db;
@@ -25,6 +27,8 @@ export interface AuthRoutesOptions {
   adminTelegramIds: readonly number[];
   secondFactor: SecondFactor;
   notify: Notify;
+  /** Sign-in challenges and "is MFA on" for sign-in and refresh. */
+  mfa: Pick<MfaService, 'isEnrolled' | 'createChallenge' | 'completeChallenge'>;
 }
 
 /** Sign-in bodies are small (initData is at most INIT_DATA_MAX_LENGTH): refuse anything larger unread. */
@@ -48,18 +52,14 @@ const UserBody = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 });
 
-async function issueFor(signer: TokenSigner, session: SessionRecord) {
-  const { token, expiresIn } = await signer.issue({
-    sub: session.userId,
-    sid: session.id,
-    role: session.role,
-    permissions: permissionsOf(session.role),
-    amr: session.amr,
-    auth_time: session.authTime,
-    ...(session.secondFactorAt ? { sf_time: session.secondFactorAt } : {}),
-  });
-  return { accessToken: token, expiresIn };
-}
+const issueFor = issueAccessToken;
+/** The answer for a person with MFA: no tokens until the challenge is completed with a code. */
+const MfaChallengeResponse = Type.Object({
+  mfaRequired: Type.Literal(true),
+  challenge: Type.String(),
+  expiresIn: Type.Integer(),
+  methods: Type.Array(Type.Union([Type.Literal('totp'), Type.Literal('backup_code')])),
+});
 
 function userSession(request: FastifyRequest): Extract<Principal, { kind: 'user' }> | undefined {
   return request.principal?.kind === 'user' ? request.principal : undefined;
@@ -85,7 +85,7 @@ export async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOp
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Intersect([TokenResponse, Type.Object({ user: UserBody })]),
+          200: Type.Union([Type.Intersect([TokenResponse, Type.Object({ user: UserBody })]), MfaChallengeResponse]),
           401: ErrorBody,
           403: ErrorBody,
           503: ErrorBody,
@@ -118,43 +118,97 @@ export async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOp
         languageCode: result.identity.languageCode,
         adminTelegramIds: options.adminTelegramIds,
       });
-      if (user.status !== 'active') {
+      const outcome = await completeSignIn(
+        { db: options.db, sessions, signer, audit, mfa: options.mfa },
+        {
+          user,
+          method: 'tg',
+          client: request.body.client ? `Mini App · ${request.body.client}` : 'Mini App',
+          ip: request.ip,
+          requestId: request.id,
+        },
+      );
+      if (outcome.kind === 'denied') {
+        return reply.status(403).send({ error: { code: outcome.code, message: outcome.message } });
+      }
+      return outcome.body;
+    },
+  );
+
+  app.post(
+    '/api/v1/auth/mfa/verify',
+    {
+      config: { public: true, requires: ['redis'] },
+      bodyLimit: AUTH_BODY_LIMIT_BYTES,
+      schema: {
+        summary: 'Finish a sign-in that answered mfaRequired, with a TOTP or a backup code',
+        tags: ['auth'],
+        body: Type.Object(
+          {
+            challenge: Type.String({ minLength: 1, maxLength: 200 }),
+            code: Type.String({ minLength: 6, maxLength: 32 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Intersect([TokenResponse, Type.Object({ user: UserBody })]),
+          401: ErrorBody,
+          403: ErrorBody,
+          429: ErrorBody,
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await options.mfa.completeChallenge(request.body.challenge, request.body.code);
+      if (!result.ok) {
         await audit.record({
-          actor: { type: 'user', id: user.id },
-          action: 'auth.login',
-          result: 'denied',
-          reasonCode: 'ACCOUNT_NOT_ACTIVE',
+          actor: result.userId ? { type: 'user', id: result.userId } : { type: 'anonymous' },
+          action: 'auth.mfa_verify',
+          result: 'failure',
+          reasonCode:
+            result.reason === 'challenge_invalid'
+              ? 'MFA_CHALLENGE_INVALID'
+              : `SECOND_FACTOR_${result.reason.toUpperCase()}`,
           source: 'api',
           requestId: request.id,
           ip: request.ip,
         });
+        if (result.reason === 'challenge_invalid') {
+          return reply
+            .status(401)
+            .send({ error: { code: 'MFA_CHALLENGE_INVALID', message: 'This sign-in has expired. Sign in again.' } });
+        }
+        // The challenge names the person: the failure is theirs (and counts toward their API-channel lockout).
+        return reply.status(result.reason === 'locked' ? 429 : 401).send({
+          error:
+            result.reason === 'locked'
+              ? { code: 'SECOND_FACTOR_LOCKED', message: 'Too many wrong codes. Try again later.' }
+              : { code: 'SECOND_FACTOR_INVALID', message: 'That code is not valid.' },
+        });
+      }
+      const user = await findUserById(options.db, result.userId);
+      if (user?.status !== 'active') {
         return reply
           .status(403)
           .send({ error: { code: 'ACCOUNT_NOT_ACTIVE', message: 'This account is not active.' } });
       }
-      const amr: AuthMethod[] = ['tg'];
-      const { session, refreshToken } = await sessions.create({
-        userId: user.id,
-        role: user.role,
-        client: request.body.client ? `Mini App · ${request.body.client}` : 'Mini App',
-        ip: truncatedIp(request.ip),
-        amr,
-      });
+      const nowSeconds = Math.floor(Date.now() / 1000);
+      // The session records both factors: amr = [first factor, 'otp'], and a fresh second-factor time.
+      const { body, sessionId } = await openSession(
+        { sessions, signer },
+        { user, amr: [...result.amr, 'otp'], client: result.client, ip: result.ip, secondFactorAt: nowSeconds },
+      );
+      // The sign-in completes here: one success entry for it (the challenge step was `auth.mfa_challenge`).
       await audit.record({
         actor: { type: 'user', id: user.id },
-        action: 'auth.login',
-        target: { type: 'session', id: session.id },
+        action: 'auth.mfa_verify',
+        target: { type: 'session', id: sessionId },
         result: 'success',
         source: 'api',
         requestId: request.id,
         ip: request.ip,
       });
-      return {
-        tokenType: 'Bearer' as const,
-        ...(await issueFor(signer, session)),
-        refreshToken,
-        user: { ...user, createdAt: user.createdAt.toISOString() },
-      };
+      return body;
     },
   );
 
@@ -193,9 +247,28 @@ export async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOp
         }
         return reply.status(401).send({ error: { code: outcome.reason, message: 'Sign in again.' } });
       }
+      const { session } = outcome;
+      // A session that never proved a second factor (it predates the person's enrolment) is not renewed once
+      // MFA is on: every way in needs the code. Sign in again (Telegram answers mfaRequired).
+      if (!session.amr.includes('otp') && (await options.mfa.isEnrolled(session.userId))) {
+        await sessions.revoke(session.id);
+        await audit.record({
+          actor: { type: 'user', id: session.userId },
+          action: 'auth.refresh',
+          target: { type: 'session', id: session.id },
+          result: 'denied',
+          reasonCode: 'MFA_REQUIRED',
+          source: 'api',
+          requestId: request.id,
+          ip: request.ip,
+        });
+        return reply
+          .status(401)
+          .send({ error: { code: 'MFA_REQUIRED', message: 'Two-factor codes are on: sign in again with a code.' } });
+      }
       return {
         tokenType: 'Bearer' as const,
-        ...(await issueFor(signer, outcome.session)),
+        ...(await issueFor(signer, session)),
         refreshToken: outcome.refreshToken,
       };
     },
@@ -333,9 +406,4 @@ export async function authRoutes(fastify: FastifyInstance, options: AuthRoutesOp
       return signer.jwks();
     },
   );
-}
-
-/** The /24 or /48 network of an address (personal data minimisation). */
-function truncatedIp(ip: string): string {
-  return truncateIp(ip) ?? '';
 }
