@@ -8,7 +8,13 @@
 import { Composer, InlineKeyboard } from 'grammy';
 import type { Db } from '#shared/db/index.ts';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
-import { CONSENT_PURPOSES, countUsage, PURPOSES, type PrivacyService, type PurposeSpec } from '#shared/privacy/index.ts';
+import {
+  CONSENT_PURPOSES,
+  countUsage,
+  type PrivacyService,
+  PURPOSES,
+  type PurposeSpec,
+} from '#shared/privacy/index.ts';
 import type { Context } from '../context.ts';
 import { POLICY_CALLBACK, sendReceipt } from './privacy.ts';
 
@@ -45,7 +51,12 @@ export function consentPrompt(ctx: Context, mask: number, again: boolean) {
   const keyboard = new InlineKeyboard();
   CONSENT_PURPOSES.forEach((id, bit) => {
     const on = Boolean(mask & (1 << bit));
-    keyboard.text(ctx.t(on ? 'consent.toggle_on' : 'consent.toggle_off', { title: PURPOSES[id].title }), `cs:t:${mask ^ (1 << bit)}`).row();
+    keyboard
+      .text(
+        ctx.t(on ? 'consent.toggle_on' : 'consent.toggle_off', { title: PURPOSES[id].title }),
+        `cs:t:${mask ^ (1 << bit)}`,
+      )
+      .row();
   });
   keyboard.text(ctx.t('consent.save'), `cs:s:${mask}`).row().text(ctx.t('consent.policy'), POLICY_CALLBACK);
   return { text, keyboard };
@@ -73,7 +84,9 @@ export function consentFeature(deps: ConsentFeatureDeps) {
     await next();
     const person = await personOf(ctx);
     if (person && !(await deps.privacy.hasCurrentConsentDecisions(person.id))) {
-      const decidedBefore = (await deps.privacy.purposes(person.id)).some((p) => p.legalBasis === 'consent' && p.grantedAt);
+      const decidedBefore = (await deps.privacy.purposes(person.id)).some(
+        (p) => p.legalBasis === 'consent' && p.grantedAt,
+      );
       await ask(ctx, decidedBefore);
     }
   });
@@ -82,7 +95,11 @@ export function consentFeature(deps: ConsentFeatureDeps) {
     const mask = Number(TOGGLE.exec(ctx.callbackQuery.data)?.[1]) & FULL_MASK;
     await ctx.answerCallbackQuery();
     const { text, keyboard } = consentPrompt(ctx, mask, false);
-    await ctx.editMessageText(text, { parse_mode: 'HTML', reply_markup: keyboard, link_preview_options: { is_disabled: true } });
+    await ctx.editMessageText(text, {
+      parse_mode: 'HTML',
+      reply_markup: keyboard,
+      link_preview_options: { is_disabled: true },
+    });
   });
 
   feature.callbackQuery(SAVE, async (ctx) => {

@@ -8,12 +8,17 @@
 import { Composer, InlineKeyboard } from 'grammy';
 import type { Db } from '#shared/db/index.ts';
 import type { PrivacyRequestRow } from '#shared/db/schema-privacy.ts';
-import { findUserByTelegramId } from '#shared/identity/users.ts';
-import type { SecondFactor } from '#shared/identity/second-factor.ts';
-import { type PrivacyService, privacyError } from '#shared/privacy/index.ts';
 import { isDomainError } from '#shared/errors.ts';
+import type { SecondFactor } from '#shared/identity/second-factor.ts';
+import { findUserByTelegramId } from '#shared/identity/users.ts';
+import { type PrivacyService, privacyError } from '#shared/privacy/index.ts';
 import type { Context } from '../context.ts';
-import { type BotConversation, type ConversationContext, defineConversation, waitStep } from '../conversations/index.ts';
+import {
+  type BotConversation,
+  type ConversationContext,
+  defineConversation,
+  waitStep,
+} from '../conversations/index.ts';
 
 export interface MydataFeatureDeps {
   db: Db;
@@ -98,7 +103,10 @@ export function mydataFeature(deps: MydataFeatureDeps) {
       return;
     }
     const requests = (await deps.privacy.listRequests(person.id)).slice(0, REQUESTS_SHOWN);
-    const list = requests.length > 0 ? [ctx.t('mydata.requests_header'), ...requests.map((row) => requestLine(ctx, row))].join('\n') : '';
+    const list =
+      requests.length > 0
+        ? [ctx.t('mydata.requests_header'), ...requests.map((row) => requestLine(ctx, row))].join('\n')
+        : '';
     const keyboard = new InlineKeyboard()
       .text(ctx.t('mydata.export'), 'md:x')
       .row()
@@ -154,13 +162,13 @@ export function mydataFeature(deps: MydataFeatureDeps) {
       .exceptions.map((item) => item.table)
       .filter((table, index, all) => all.indexOf(table) === index)
       .join(', ');
-    await ctx.reply(
-      ctx.t('mydata.erase_confirm', { days: deps.privacy.erasureGraceDays, exceptions }),
-      {
-        parse_mode: 'HTML',
-        reply_markup: new InlineKeyboard().text(ctx.t('mydata.erase_yes'), 'md:dy').row().text(ctx.t('mydata.erase_no'), 'md:dn'),
-      },
-    );
+    await ctx.reply(ctx.t('mydata.erase_confirm', { days: deps.privacy.erasureGraceDays, exceptions }), {
+      parse_mode: 'HTML',
+      reply_markup: new InlineKeyboard()
+        .text(ctx.t('mydata.erase_yes'), 'md:dy')
+        .row()
+        .text(ctx.t('mydata.erase_no'), 'md:dn'),
+    });
   });
 
   feature.callbackQuery('md:dn', async (ctx) => {

@@ -35,11 +35,20 @@ function escapeHtml(value: string): string {
 }
 
 function dateOf(value: string | Date, locale: string): string {
-  return new Date(value).toLocaleDateString(locale, { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' });
+  return new Date(value).toLocaleDateString(locale, {
+    year: 'numeric',
+    month: 'short',
+    day: 'numeric',
+    timeZone: 'UTC',
+  });
 }
 
 /** Text and buttons of a privacy notice, in the person's language (used by the notify worker). */
-export function renderPrivacyNotice(t: Translate, notice: PrivacyNotice, extra: { reason?: string; locale?: string } = {}) {
+export function renderPrivacyNotice(
+  t: Translate,
+  notice: PrivacyNotice,
+  extra: { reason?: string; locale?: string } = {},
+) {
   const locale = extra.locale ?? 'en';
   switch (notice.kind) {
     case 'privacy-request-extended':
@@ -62,13 +71,22 @@ export function renderPrivacyNotice(t: Translate, notice: PrivacyNotice, extra: 
 /** Sends the signed consent receipt as a document (a JWS anyone can check against /.well-known/jwks.json). */
 export async function sendReceipt(ctx: Context, result: ConsentResult): Promise<void> {
   const purposes = result.receipt.services[0]?.purposes.length ?? 0;
-  await ctx.replyWithDocument(new InputFile(Buffer.from(result.jws, 'utf8'), `consent-receipt-${result.receiptId}.jws`), {
-    caption: ctx.t('consent.receipt_caption', { count: purposes }),
-  });
+  await ctx.replyWithDocument(
+    new InputFile(Buffer.from(result.jws, 'utf8'), `consent-receipt-${result.receiptId}.jws`),
+    {
+      caption: ctx.t('consent.receipt_caption', { count: purposes }),
+    },
+  );
 }
 
 /** The /privacy text and keyboard for the person's current choices. */
-export function renderPrivacy(ctx: Context, purposes: readonly PurposeView[], restricted: boolean, version: string, policyUrl: string | undefined) {
+export function renderPrivacy(
+  ctx: Context,
+  purposes: readonly PurposeView[],
+  restricted: boolean,
+  version: string,
+  policyUrl: string | undefined,
+) {
   const lines = [ctx.t('privacy.title'), ''];
   const keyboard = new InlineKeyboard();
   for (const purpose of purposes) {
@@ -77,7 +95,9 @@ export function renderPrivacy(ctx: Context, purposes: readonly PurposeView[], re
       : purpose.legalBasis === 'consent'
         ? ctx.t('privacy.basis_consent')
         : ctx.t('privacy.basis_objectable');
-    lines.push(ctx.t('privacy.purpose_line', { mark: purpose.granted ? '✅' : '⬜', title: escapeHtml(purpose.title), basis }));
+    lines.push(
+      ctx.t('privacy.purpose_line', { mark: purpose.granted ? '✅' : '⬜', title: escapeHtml(purpose.title), basis }),
+    );
     if (purpose.required) continue;
     if (purpose.legalBasis === 'consent') {
       keyboard
@@ -96,7 +116,10 @@ export function renderPrivacy(ctx: Context, purposes: readonly PurposeView[], re
     }
   }
   if (restricted) lines.push('', ctx.t('privacy.restricted_line'));
-  lines.push('', policyUrl ? ctx.t('privacy.policy_line', { version, url: policyUrl }) : ctx.t('privacy.policy_inline', { version }));
+  lines.push(
+    '',
+    policyUrl ? ctx.t('privacy.policy_line', { version, url: policyUrl }) : ctx.t('privacy.policy_inline', { version }),
+  );
   keyboard.text(ctx.t(restricted ? 'privacy.unrestrict' : 'privacy.restrict'), `pv:r:${restricted ? 0 : 1}`).row();
   keyboard.text(ctx.t('privacy.read_policy'), POLICY_CALLBACK).text(ctx.t('privacy.my_data'), 'md:menu');
   return { text: lines.join('\n'), keyboard };
@@ -113,7 +136,9 @@ export function policyText(ctx: Context, privacy: PrivacyService, publicUrl: str
     contact: escapeHtml(controller.contact),
     dpo: controller.dpo ? `, DPO: ${escapeHtml(controller.dpo)}` : '',
     purposes: policy.purposes
-      .map((p) => `• <b>${escapeHtml(p.title)}</b>: ${escapeHtml(p.description)} <i>(${escapeHtml(p.legalBasisText)})</i>`)
+      .map(
+        (p) => `• <b>${escapeHtml(p.title)}</b>: ${escapeHtml(p.description)} <i>(${escapeHtml(p.legalBasisText)})</i>`,
+      )
       .join('\n'),
     rights: policy.rights.map((right) => `• ${escapeHtml(right)}`).join('\n'),
     link: publicUrl ? `\n\n${publicUrl}/privacy` : '',
@@ -173,7 +198,11 @@ export function privacyFeature(deps: PrivacyFeatureDeps) {
 
   const refresh = async (ctx: Context, userId: string) => {
     const { text, keyboard } = await view(ctx, userId);
-    await ctx.editMessageText(text, { parse_mode: 'HTML', reply_markup: keyboard, link_preview_options: { is_disabled: true } });
+    await ctx.editMessageText(text, {
+      parse_mode: 'HTML',
+      reply_markup: keyboard,
+      link_preview_options: { is_disabled: true },
+    });
   };
 
   feature.callbackQuery([CONSENT, OBJECTION, RESTRICTION], async (ctx) => {
@@ -220,13 +249,17 @@ export function privacyFeature(deps: PrivacyFeatureDeps) {
     const shown = queue.slice(0, DSR_SHOWN);
     const keyboard = new InlineKeyboard();
     shown.forEach((row, index) => {
-      if (row.extendedUntil === null) keyboard.text(ctx.t('dsr.extend_button', { months: 1, n: index + 1 }), `dsr:x:${row.id}:1`);
+      if (row.extendedUntil === null)
+        keyboard.text(ctx.t('dsr.extend_button', { months: 1, n: index + 1 }), `dsr:x:${row.id}:1`);
       keyboard.text(ctx.t('dsr.extend_button', { months: 2, n: index + 1 }), `dsr:x:${row.id}:2`).row();
     });
-    await ctx.reply([ctx.t('dsr.queue_title', { count: queue.length }), ...shown.map((row, i) => queueLine(ctx, row, i))].join('\n'), {
-      parse_mode: 'HTML',
-      reply_markup: keyboard,
-    });
+    await ctx.reply(
+      [ctx.t('dsr.queue_title', { count: queue.length }), ...shown.map((row, i) => queueLine(ctx, row, i))].join('\n'),
+      {
+        parse_mode: 'HTML',
+        reply_markup: keyboard,
+      },
+    );
   });
 
   feature.callbackQuery(EXTEND, async (ctx) => {
@@ -240,7 +273,9 @@ export function privacyFeature(deps: PrivacyFeatureDeps) {
   });
 
   feature.on('message:text').filter(
-    (ctx) => REASON_PROMPT.test(ctx.message.reply_to_message?.text ?? '') && ctx.message.reply_to_message?.from?.id === ctx.me.id,
+    (ctx) =>
+      REASON_PROMPT.test(ctx.message.reply_to_message?.text ?? '') &&
+      ctx.message.reply_to_message?.from?.id === ctx.me.id,
     async (ctx) => {
       if (!(await isAdmin(ctx))) return;
       const person = await personOf(ctx);

@@ -8,7 +8,7 @@ export const en = {
   'start.open_app': 'Open security settings',
   'start.help_button': 'Help',
   'help.text':
-    'Here is what I can do:\n\n/start: start over\n/sessions: see and end your signed-in sessions\n/apikeys: keys for your scripts and integrations\n/privacy: your privacy choices and the privacy policy\n/mydata: get, correct or delete your data\n/help: this list\n\nTwo-factor codes and privacy requests arrive here as they are switched on.',
+    'Here is what I can do:\n\n/start: start over\n/sessions: see and end your signed-in sessions\n/apikeys: keys for your scripts and integrations\n/mfa: two-factor codes from an authenticator app\n/privacy: your privacy choices and the privacy policy\n/mydata: get, correct or delete your data\n/help: this list',
   'unhandled.message': "I didn't understand that. Send /help to see what I can do.",
   'unhandled.callback': 'This button is no longer active.',
   'errors.generic': 'Something went wrong on our side. Please try again in a moment.',
@@ -64,8 +64,6 @@ export const en = {
   'apikeys.gone': 'That key no longer exists. Send /apikeys to see your keys.',
   'apikeys.no_account': 'Send /start first, then /apikeys.',
   'apikeys.not_allowed': 'Your account cannot manage API keys.',
-  'commands.decisions': 'Admins: active intrusion-detection decisions',
-  'commands.stats': 'Admins: security KPIs',
   'defense.blocked_ban':
     '⛔ Your access is paused until {until} after unusual activity. If you think this is a mistake, tap below to ask a person to review it.',
   'defense.blocked_throttle':

@@ -52,6 +52,26 @@ function isRedisUnavailable(error: Error): boolean {
   );
 }
 
+/** PostgreSQL SQLSTATEs that mean the server or the connection is gone, not that the query was wrong. */
+const DATABASE_DOWN_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** node-postgres's own messages for a lost or refused connection (they carry no SQLSTATE). */
+const DATABASE_DOWN_MESSAGE =
+  /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)|is not currently accepting connections/i;
+
+/**
+ * Errors seen while PostgreSQL is unreachable or dropped our connection (checked on the error and its cause:
+ * Drizzle wraps the driver's error). The pool reconnects by itself; the client should retry shortly.
+ */
+function isDatabaseUnavailable(error: Error): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 3; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && (code.startsWith('08') || DATABASE_DOWN_STATES.has(code))) return true;
+    if (DATABASE_DOWN_MESSAGE.test(current.message)) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
 /**
  * Fastify's `frameworkErrors` option: errors raised by the router before any route or error handler runs
  * (a malformed percent-encoding, an over-long path parameter) get our shape and code instead of Fastify's
@@ -85,6 +105,13 @@ export const errorHandlerPlugin = fp(
       }
       const known = error.code ? FRAMEWORK_CODES[error.code] : undefined;
       if (known) return reply.status(known.status).send({ error: { code: known.code, message: known.message } });
+      if (isDatabaseUnavailable(error)) {
+        // The message is left out: a failed query's message carries its SQL and parameters.
+        request.log.warn({ err: { name: error.name } }, 'Database unavailable');
+        return reply.status(503).send({
+          error: { code: 'DATABASE_UNAVAILABLE', message: 'A backing service is unavailable. Try again shortly.' },
+        });
+      }
       if (isRedisUnavailable(error)) {
         request.log.warn({ err: { name: error.name, message: error.message } }, 'Redis unavailable');
         return reply.status(503).send({

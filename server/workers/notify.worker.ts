@@ -98,7 +98,11 @@ export function notifyProcessor(deps: NotifyWorkerDeps) {
         break;
       }
       case 'scan-findings':
-        text = t('notify.scan_findings', { count: data.critical + data.high, critical: data.critical, high: data.high });
+        text = t('notify.scan_findings', {
+          count: data.critical + data.high,
+          critical: data.critical,
+          high: data.high,
+        });
         keyboard = new InlineKeyboard().text(t('scan.open_report'), 'scan:report');
         break;
       case 'privacy-request-extended':

@@ -12,8 +12,8 @@ import { pickLocale, translator } from '#bot/i18n/index.ts';
 import type { AuditLog } from '#shared/audit/index.ts';
 import type { UserKeys } from '#shared/crypto/user-keys.ts';
 import type { Db } from '#shared/db/index.ts';
-import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { users } from '#shared/db/schema.ts';
+import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { Metrics } from '#shared/metrics/index.ts';
 import {
@@ -79,11 +79,14 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
 
   const exportJob = async (job: Job<PrivacyJob, PrivacyJobResult>, requestId: string) => {
     const request = await getRequest(db, requestId);
-    if (!request || request.kind !== 'access') return { skipped: 'not_found' };
+    if (request?.kind !== 'access') return { skipped: 'not_found' };
     if (request.status === 'completed' || request.status === 'cancelled') return { skipped: request.status };
     const [user] = await db.select().from(users).where(eq(users.id, request.userId));
     if (!user || user.status === 'deleted') {
-      await db.update(privacyRequests).set({ status: 'failed', failureCode: 'ACCOUNT_ERASED' }).where(eq(privacyRequests.id, requestId));
+      await db
+        .update(privacyRequests)
+        .set({ status: 'failed', failureCode: 'ACCOUNT_ERASED' })
+        .where(eq(privacyRequests.id, requestId));
       return { skipped: 'account_erased' };
     }
     const t = translator(pickLocale(user.languageCode ?? undefined));
@@ -100,7 +103,9 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
           const messageId = request.statusMessageId;
           if (messageId !== null && Date.now() - lastEdit >= PROGRESS_EDIT_MIN_MS && percent < 100) {
             lastEdit = Date.now();
-            await tell((bot) => bot.editMessageText(user.telegramId, messageId, t('mydata.export_progress', { percent })));
+            await tell((bot) =>
+              bot.editMessageText(user.telegramId, messageId, t('mydata.export_progress', { percent })),
+            );
           }
         },
       },
@@ -197,7 +202,10 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
       case 'deadlines': {
         const { overdue, nearDue } = await requestsNeedingAttention(db);
         if (overdue.length + nearDue.length === 0) return { alerted: 0, overdue: 0, nearDue: 0 };
-        const admins = await db.select().from(users).where(and(eq(users.role, 'admin'), eq(users.status, 'active')));
+        const admins = await db
+          .select()
+          .from(users)
+          .where(and(eq(users.role, 'admin'), eq(users.status, 'active')));
         for (const admin of admins) {
           const t = translator(pickLocale(admin.languageCode ?? undefined));
           await tell((bot) =>

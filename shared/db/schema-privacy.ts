@@ -4,7 +4,19 @@
  * counters, written only with consent). Domain logic lives in `shared/privacy/`.
  */
 import { sql } from 'drizzle-orm';
-import { boolean, check, date, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  boolean,
+  check,
+  date,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 
 export const CONSENT_METHODS = ['bot', 'api', 'webapp'] as const;
 export type ConsentMethod = (typeof CONSENT_METHODS)[number];

@@ -22,7 +22,7 @@ import {
 } from './decisions.ts';
 import { createDetector, type Overflow } from './detector.ts';
 import { type Scenario, type SecurityEvent, scenariosFromConfig } from './scenarios.ts';
-import { createTargetHasher, type DecisionTarget, maskTarget, type TargetHasher } from './targets.ts';
+import { createTargetHasher, type DecisionTarget, type TargetHasher } from './targets.ts';
 
 export { type Allowlist, parseAllowlist } from './allowlist.ts';
 export * from './decisions.ts';
@@ -337,11 +337,6 @@ export function createDefense(deps: DefenseDeps): Defense {
     start: () => decisions.start(),
     close: () => decisions.close(),
   };
-}
-
-/** A decision with its target masked, as the admin API and bot list it. */
-export function describeTarget(target: DecisionTarget): string {
-  return maskTarget(target);
 }
 
 /**

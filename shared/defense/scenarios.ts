@@ -4,7 +4,7 @@
  * field (enumeration). When a bucket overflows, the scenario issues a decision (or only alerts).
  * `DEFENSE_SCENARIOS` overrides capacity, leak and base duration per scenario, or turns one off.
  */
-import type { DecisionKind, DecisionScope, DecisionTarget } from './targets.ts';
+import type { DecisionKind, DecisionTarget } from './targets.ts';
 
 /** What a scenario sees: an audit event's fields, with the raw address (never stored) and extra ids. */
 export interface SecurityEvent {
@@ -228,9 +228,4 @@ export function scenariosFromConfig(value: string | undefined): Scenario[] {
       },
     ];
   });
-}
-
-/** The scope a decision of this scenario targets (for metrics labels). */
-export function scopeOf(scenario: Scenario, event: SecurityEvent): DecisionScope | null {
-  return scenario.groupBy(event)?.scope ?? null;
 }

@@ -44,6 +44,10 @@ export const OAuthErrors = defineErrorCodes({
     status: 409,
     message: 'You already linked another account of this provider. Unlink it first, then link the new one.',
   },
+  OAUTH_ACCOUNT_INACTIVE: {
+    status: 403,
+    message: 'This Telegram account is not active (blocked or deleted), so nothing can be linked to it.',
+  },
   OAUTH_ACCOUNT_UNKNOWN: {
     status: 403,
     message: 'This account is not linked to anyone here. Link it from the Telegram app first, then sign in with it.',

@@ -7,7 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { and, asc, eq } from 'drizzle-orm';
 import type { UserFieldCipher } from '../crypto/field-cipher.ts';
 import { blindIndex } from '../crypto/hash.ts';
+import { UserKeyShreddedError } from '../crypto/user-keys.ts';
 import type { Db } from '../db/index.ts';
+import { users } from '../db/schema.ts';
 import { type OAuthProviderId, oauthLinks } from '../db/schema-oauth.ts';
 import { oauthError } from './errors.ts';
 import type { OAuthIdentity } from './providers.ts';
@@ -36,8 +38,9 @@ export interface LinkStore {
   list(userId: string): Promise<LinkedAccount[]>;
   /**
    * Links `identity` to `userId`, or refreshes the name/email of the same account already linked to them.
-   * @throws DomainError OAUTH_ACCOUNT_LINKED_ELSEWHERE (the account belongs to another person) or
-   *   OAUTH_PROVIDER_ALREADY_LINKED (this person has another account of that provider linked).
+   * @throws DomainError OAUTH_ACCOUNT_LINKED_ELSEWHERE (the account belongs to another person),
+   *   OAUTH_PROVIDER_ALREADY_LINKED (this person has another account of that provider linked) or
+   *   OAUTH_ACCOUNT_INACTIVE (the person was blocked or erased since the link was started).
    */
   link(userId: string, identity: OAuthIdentity): Promise<{ linkId: string; isNew: boolean }>;
   /** Removes the person's link to `provider`. Returns the removed link's id, or undefined when there was none. */
@@ -52,8 +55,16 @@ export function createLinkStore(deps: LinkStoreDeps): LinkStore {
     // The provider is part of the value: the same numeric id at GitHub and Discord are different people.
     blindIndex(indexKey, SUBJECT_INDEX_PURPOSE, `${provider}:${subject}`);
   const context = (rowId: string, column: 'display_name' | 'email') => ({ table: 'oauth_links', column, rowId });
-  const seal = async (userId: string, rowId: string, column: 'display_name' | 'email', value: string | null) =>
-    value === null ? null : cipher.sealForUser(userId, value, context(rowId, column));
+  const seal = async (userId: string, rowId: string, column: 'display_name' | 'email', value: string | null) => {
+    if (value === null) return null;
+    try {
+      return await cipher.sealForUser(userId, value, context(rowId, column));
+    } catch (error) {
+      // An erased person's key is gone: nothing new is stored about them.
+      if (error instanceof UserKeyShreddedError) throw oauthError('OAUTH_ACCOUNT_INACTIVE');
+      throw error;
+    }
+  };
   const open = async (userId: string, rowId: string, column: 'display_name' | 'email', value: Buffer | null) => {
     if (value === null) return null;
     const plain = await cipher.openForUser(userId, value, context(rowId, column));
@@ -88,6 +99,9 @@ export function createLinkStore(deps: LinkStoreDeps): LinkStore {
     },
 
     async link(userId, identity) {
+      // Ten minutes may pass between the tap and the callback: the person may have been blocked or erased since.
+      const [person] = await db.select({ status: users.status }).from(users).where(eq(users.id, userId)).limit(1);
+      if (person?.status !== 'active') throw oauthError('OAUTH_ACCOUNT_INACTIVE');
       const index = subjectIndex(identity.provider, identity.subject);
       const existing = await byAccount(identity.provider, index);
       if (existing && existing.userId !== userId) throw oauthError('OAUTH_ACCOUNT_LINKED_ELSEWHERE');

@@ -327,7 +327,14 @@ export async function recordConsent(
       requestId: input.requestId,
     });
   }
-  const receipt = buildConsentReceipt({ receiptId, userId: input.userId, decisions, method: input.method, at, controller: deps.controller });
+  const receipt = buildConsentReceipt({
+    receiptId,
+    userId: input.userId,
+    decisions,
+    method: input.method,
+    at,
+    controller: deps.controller,
+  });
   const jws = await deps.signDocument(receipt as unknown as Record<string, unknown>, CONSENT_RECEIPT_TYPE);
   return { receiptId, receipt, jws };
 }
@@ -375,6 +382,11 @@ export async function usersWithStaleConsent(db: Db, purposeId: PurposeId): Promi
   const rows = await db
     .selectDistinct({ userId: consentRecords.userId })
     .from(consentRecords)
-    .where(and(eq(consentRecords.purposeId, purposeId), sql`${consentRecords.purposeVersion} <> ${purposeVersion(purposeId)}`));
+    .where(
+      and(
+        eq(consentRecords.purposeId, purposeId),
+        sql`${consentRecords.purposeVersion} <> ${purposeVersion(purposeId)}`,
+      ),
+    );
   return rows.map((row) => row.userId);
 }

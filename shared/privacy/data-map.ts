@@ -452,7 +452,10 @@ export const DATA_MAP = {
       request_id: system('The erasure request.'),
       step: system('Which part (a table, or the data key).'),
       rows: system('How many rows the part changed.'),
-      completed_at: { ...system('When the part was done.'), retention: { days: REQUEST_RETENTION_DAYS, from: 'created' } },
+      completed_at: {
+        ...system('When the part was done.'),
+        retention: { days: REQUEST_RETENTION_DAYS, from: 'created' },
+      },
     },
     retentionColumn: 'completed_at',
   },

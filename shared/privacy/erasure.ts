@@ -11,8 +11,8 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { AuditLog } from '../audit/index.ts';
 import type { UserKeys } from '../crypto/user-keys.ts';
 import type { Db } from '../db/index.ts';
-import { privacyErasureSteps, privacyRequests } from '../db/schema-privacy.ts';
 import { users } from '../db/schema.ts';
+import { privacyErasureSteps, privacyRequests } from '../db/schema-privacy.ts';
 import type { SessionStore } from '../tokens/sessions.ts';
 import { type DataMap, dataMap, subjectTables, type TableSpec } from './data-map.ts';
 import { removeExportFiles } from './export.ts';
@@ -59,7 +59,9 @@ async function eraseTable(db: Db, table: string, spec: TableSpec, userId: string
     const id = ident(rowIdColumn(spec));
     let total = 0;
     for (;;) {
-      const query = sql.raw(`delete from ${ident(table)} where ${id} in (select ${id} from ${ident(table)} where ${subject} = `);
+      const query = sql.raw(
+        `delete from ${ident(table)} where ${id} in (select ${id} from ${ident(table)} where ${subject} = `,
+      );
       query.append(sql`${userId}`);
       query.append(sql.raw(` limit ${batchSize}) returning 1 as gone`));
       const deleted = rowsOf(await db.execute(query)).length;
@@ -73,9 +75,7 @@ async function eraseTable(db: Db, table: string, spec: TableSpec, userId: string
     ...plan.pseudonymise.map((column) => sql.join([sql.raw(`${ident(column)} = `), sql`${`erased:${randomUUID()}`}`])),
   ];
   if (assignments.length === 0) return 0;
-  const anyLeft = [...plan.setNull, ...plan.pseudonymise]
-    .map((column) => `${ident(column)} is not null`)
-    .join(' or ');
+  const anyLeft = [...plan.setNull, ...plan.pseudonymise].map((column) => `${ident(column)} is not null`).join(' or ');
   const query = sql.join([sql.raw(`update ${ident(table)} set `), sql.join(assignments, sql.raw(', '))]);
   query.append(sql.raw(` where ${subject} = `));
   query.append(sql`${userId}`);
@@ -98,7 +98,7 @@ export async function runErasure(deps: ErasureDeps, requestId: string): Promise<
   const { db } = deps;
   const now = (deps.now ?? (() => new Date()))();
   const request = await getRequest(db, requestId);
-  if (!request || request.kind !== 'erasure') return { status: 'not_found' };
+  if (request?.kind !== 'erasure') return { status: 'not_found' };
   if (request.status === 'cancelled') return { status: 'cancelled' };
   if (request.status === 'scheduled' && request.effectiveAt && request.effectiveAt.getTime() > now.getTime()) {
     return { status: 'not_due' };
@@ -114,10 +114,7 @@ export async function runErasure(deps: ErasureDeps, requestId: string): Promise<
     if (!moved) return runErasure(deps, requestId);
   }
 
-  const doneRows = await db
-    .select()
-    .from(privacyErasureSteps)
-    .where(eq(privacyErasureSteps.requestId, requestId));
+  const doneRows = await db.select().from(privacyErasureSteps).where(eq(privacyErasureSteps.requestId, requestId));
   const steps: Record<string, number> = Object.fromEntries(doneRows.map((row) => [row.step, row.rows]));
   const batchSize = deps.batchSize ?? ERASURE_BATCH_SIZE;
   const step = async (name: string, run: () => Promise<number>) => {
@@ -130,7 +127,11 @@ export async function runErasure(deps: ErasureDeps, requestId: string): Promise<
 
   await step('account', async () => {
     // Closed first: API keys, sign-in and the bot stop acting for the account while the rest is erased.
-    const closed = await db.update(users).set({ status: 'deleted', updatedAt: now }).where(eq(users.id, userId)).returning({ id: users.id });
+    const closed = await db
+      .update(users)
+      .set({ status: 'deleted', updatedAt: now })
+      .where(eq(users.id, userId))
+      .returning({ id: users.id });
     return closed.length;
   });
   await step('sessions', async () => (deps.sessions ? deps.sessions.revokeAll(userId) : 0));

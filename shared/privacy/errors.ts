@@ -20,7 +20,10 @@ export const PrivacyErrors = defineErrorCodes({
     status: 409,
     message: 'The deadline can be extended by at most two months in total, and only for an open request.',
   },
-  DOWNLOAD_LINK_INVALID: { status: 404, message: 'This download link is invalid or has expired. Ask for a new export.' },
+  DOWNLOAD_LINK_INVALID: {
+    status: 404,
+    message: 'This download link is invalid or has expired. Ask for a new export.',
+  },
   ACCOUNT_ERASED: { status: 409, message: 'This account is being erased.' },
   USER_NOT_FOUND: { status: 404, message: 'No such user.' },
 });

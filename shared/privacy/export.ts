@@ -178,7 +178,9 @@ export async function exportSubject(
         .join('')}</tr></thead><tbody>${sample
         .map((row) => `<tr>${columns.map((c) => `<td>${e(cell(row[c]))}</td>`).join('')}</tr>`)
         .join('')}</tbody></table>${
-        (counts[table] ?? 0) > sample.length ? `<p>…and ${(counts[table] ?? 0) - sample.length} more in the JSON file.</p>` : ''
+        (counts[table] ?? 0) > sample.length
+          ? `<p>…and ${(counts[table] ?? 0) - sample.length} more in the JSON file.</p>`
+          : ''
       }`;
     }),
     '</main></body></html>',
@@ -192,5 +194,6 @@ export async function exportSubject(
 
 /** Deletes an export's files (after erasure, or when the download period is over). */
 export async function removeExportFiles(dir: string, fileId: string): Promise<void> {
-  for (const extension of ['json', 'html', 'json.partial']) await rm(join(dir, `${fileId}.${extension}`), { force: true });
+  for (const extension of ['json', 'html', 'json.partial'])
+    await rm(join(dir, `${fileId}.${extension}`), { force: true });
 }

@@ -80,7 +80,14 @@ export interface PolicyDocument {
   categories: {
     id: DataCategory;
     description: string;
-    items: { table: string; column: string; purpose: string; legalBasis: LegalBasis; retention: string; erasure: string }[];
+    items: {
+      table: string;
+      column: string;
+      purpose: string;
+      legalBasis: LegalBasis;
+      retention: string;
+      erasure: string;
+    }[];
   }[];
   recipients: string[];
   rights: readonly string[];

@@ -114,7 +114,9 @@ export async function applyRetention(options: {
         // ctid = any(array(...)): a TID scan per batch, so each batch costs its own rows, not the table's.
         const query =
           rule.action === 'delete'
-            ? sql.raw(`delete from ${ident(rule.table)} where ctid = any(array(select ctid from ${ident(rule.table)} where `)
+            ? sql.raw(
+                `delete from ${ident(rule.table)} where ctid = any(array(select ctid from ${ident(rule.table)} where `,
+              )
             : sql.raw(
                 `update ${ident(rule.table)} set ${rule.columns.map((column) => `${ident(column)} = null`).join(', ')} where ctid = any(array(select ctid from ${ident(rule.table)} where `,
               );

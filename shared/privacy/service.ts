@@ -4,11 +4,11 @@
  */
 import { and, eq } from 'drizzle-orm';
 import type { AuditLog } from '../audit/index.ts';
-import type { AuditSource } from '../db/schema-audit.ts';
 import type { Db } from '../db/index.ts';
+import { users } from '../db/schema.ts';
+import type { AuditSource } from '../db/schema-audit.ts';
 import type { ConsentMethod, PrivacyRequestRow } from '../db/schema-privacy.ts';
 import { privacyRequests } from '../db/schema-privacy.ts';
-import { users } from '../db/schema.ts';
 import { normaliseLanguageCode } from '../identity/users.ts';
 import {
   type ConsentResult,

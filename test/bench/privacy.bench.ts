@@ -17,8 +17,8 @@ import { type AuditChainFields, auditDetailsContext, auditEntryHash, GENESIS_HAS
 import { loadKeyRing } from '#shared/crypto/key-ring.ts';
 import { createUserKeys } from '#shared/crypto/user-keys.ts';
 import { connectDatabase, type Database, KEYSTORE_MIGRATIONS_DIR } from '#shared/db/index.ts';
-import { usageCounters } from '#shared/db/schema-privacy.ts';
 import { auditLog, users } from '#shared/db/schema.ts';
+import { usageCounters } from '#shared/db/schema-privacy.ts';
 import { ANALYTICS_RETENTION_DAYS, applyRetention, exportSubject } from '#shared/privacy/index.ts';
 import type { BenchFigure } from './run.ts';
 
@@ -26,10 +26,19 @@ const AUDIT_EVENTS = 100_000;
 const EXPIRED_ROWS = 100_000;
 const INSERT_BATCH = 1_000;
 const EXPORT_GOAL_MB = 100;
-const controller = { name: 'Bench Ltd', contact: 'privacy@example.com', dpo: undefined, jurisdiction: 'EU', policyUrl: undefined };
+const controller = {
+  name: 'Bench Ltd',
+  contact: 'privacy@example.com',
+  dpo: undefined,
+  jurisdiction: 'EU',
+  policyUrl: undefined,
+};
 
 async function openPglite(dir: string, keystore = false): Promise<Database> {
-  const database = await connectDatabase({ pgliteDir: dir, ...(keystore ? { migrationsDir: KEYSTORE_MIGRATIONS_DIR } : {}) });
+  const database = await connectDatabase({
+    pgliteDir: dir,
+    ...(keystore ? { migrationsDir: KEYSTORE_MIGRATIONS_DIR } : {}),
+  });
   await database.migrate();
   return database;
 }
@@ -75,7 +84,11 @@ async function seedExportData(dataDir: string, keystoreDir: string, masterKey: B
     prev = { seq, hash, occurredAt: fields.occurredAt };
     if (batch.length === INSERT_BATCH || index === AUDIT_EVENTS - 1) {
       await database.db.insert(auditLog).values(
-        batch.map((row) => ({ ...row, details: row.details ? Buffer.from(row.details) : null, prevHash: Buffer.from(row.prevHash) })),
+        batch.map((row) => ({
+          ...row,
+          details: row.details ? Buffer.from(row.details) : null,
+          prevHash: Buffer.from(row.prevHash),
+        })),
       );
       batch = [];
     }
@@ -122,7 +135,12 @@ async function retentionRate(database: Database): Promise<number> {
   const userId = randomUUID();
   for (let start = 0; start < EXPIRED_ROWS; start += INSERT_BATCH) {
     await db.insert(usageCounters).values(
-      Array.from({ length: INSERT_BATCH }, (_, i) => ({ userId, day: '2026-01-01', event: `e${start + i}`, createdAt: old })),
+      Array.from({ length: INSERT_BATCH }, (_, i) => ({
+        userId,
+        day: '2026-01-01',
+        event: `e${start + i}`,
+        createdAt: old,
+      })),
     );
   }
   const started = performance.now();
@@ -158,7 +176,12 @@ export async function run(): Promise<BenchFigure[]> {
     const mb = (bytes: number) => bytes / 1024 / 1024;
     figures.push(
       { name: `export of ${child.rows.toLocaleString('en')} audit events: time`, value: child.seconds, unit: 's' },
-      { name: 'export: rows/s', value: child.rows / child.seconds, unit: 'rows/s', note: `${mb(child.bytes).toFixed(1)} MB of JSON` },
+      {
+        name: 'export: rows/s',
+        value: child.rows / child.seconds,
+        unit: 'rows/s',
+        note: `${mb(child.bytes).toFixed(1)} MB of JSON`,
+      },
       {
         name: 'export: peak RSS of the whole process (PGlite included)',
         value: mb(child.maxRss),
@@ -174,7 +197,11 @@ export async function run(): Promise<BenchFigure[]> {
       },
     );
     const pglite = await openPglite('memory://');
-    figures.push({ name: `retention purge of ${EXPIRED_ROWS.toLocaleString('en')} expired rows (PGlite)`, value: await retentionRate(pglite), unit: 'rows/s' });
+    figures.push({
+      name: `retention purge of ${EXPIRED_ROWS.toLocaleString('en')} expired rows (PGlite)`,
+      value: await retentionRate(pglite),
+      unit: 'rows/s',
+    });
     await pglite.close();
     const serverUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
     if (serverUrl) {
@@ -190,7 +217,11 @@ export async function run(): Promise<BenchFigure[]> {
       url.pathname = `/${name}`;
       const server = await connectDatabase({ databaseUrl: url.toString() });
       await server.migrate();
-      figures.push({ name: `retention purge of ${EXPIRED_ROWS.toLocaleString('en')} expired rows (PostgreSQL)`, value: await retentionRate(server), unit: 'rows/s' });
+      figures.push({
+        name: `retention purge of ${EXPIRED_ROWS.toLocaleString('en')} expired rows (PostgreSQL)`,
+        value: await retentionRate(server),
+        unit: 'rows/s',
+      });
       await server.close();
       await admin(`drop database if exists ${name} with (force)`);
     }

@@ -12,7 +12,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAuditLog } from '#shared/audit/index.ts';
 import { consentRecords } from '#shared/db/schema-privacy.ts';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
-import { CONSENT_PURPOSES, CONSENT_RECEIPT_TYPE, createPrivacyService, type PrivacyJob } from '#shared/privacy/index.ts';
+import {
+  CONSENT_PURPOSES,
+  CONSENT_RECEIPT_TYPE,
+  createPrivacyService,
+  type PrivacyJob,
+} from '#shared/privacy/index.ts';
 import { createTokenSigner, type TokenSigner } from '#shared/tokens/jwt.ts';
 import { ALICE, callbackQuery, textMessage } from '#test/fixtures/updates.ts';
 import { type ApiCall, createTestBot, type TestBot } from '#test/helpers/create-test-bot.ts';
@@ -42,7 +47,13 @@ beforeEach(async () => {
   const privacy = createPrivacyService({
     db: database.db,
     signDocument: signer.signDocument,
-    controller: { name: 'Example Ltd', contact: 'privacy@example.com', dpo: undefined, jurisdiction: 'EU', policyUrl: undefined },
+    controller: {
+      name: 'Example Ltd',
+      contact: 'privacy@example.com',
+      dpo: undefined,
+      jurisdiction: 'EU',
+      policyUrl: undefined,
+    },
     audit: createAuditLog({ db: database.db }),
     enqueue: async (job) => {
       jobs.push(job);
@@ -54,7 +65,9 @@ beforeEach(async () => {
 });
 
 const usage = async (event: string) => {
-  const result = await database.db.execute(sql`select coalesce(sum(count), 0)::int as n from usage_counters where event = ${event}`);
+  const result = await database.db.execute(
+    sql`select coalesce(sum(count), 0)::int as n from usage_counters where event = ${event}`,
+  );
   return (result as unknown as { rows: { n: number }[] }).rows[0]?.n;
 };
 const lastText = () => String(t.callsOf('sendMessage').at(-1)?.payload.text ?? '');
@@ -96,11 +109,17 @@ describe('consent in the chat', () => {
     await t.handle(textMessage('/start'));
     await t.handle(callbackQuery('cs:t:1')); // analytics on (bit 0)
     const edited = t.callsOf('editMessageText').at(-1);
-    expect(buttons(edited).find((b) => b.callback_data === 'cs:t:0')?.text.startsWith('☑️')).toBe(true);
+    expect(
+      buttons(edited)
+        .find((b) => b.callback_data === 'cs:t:0')
+        ?.text.startsWith('☑️'),
+    ).toBe(true);
     expect(buttons(edited).some((b) => b.callback_data === 'cs:s:1')).toBe(true);
     await t.handle(callbackQuery('cs:s:1'));
     const receipt = await receiptPayload();
-    const decisions = Object.fromEntries(receipt.services[0]?.purposes.map((p) => [p.purposeId, p.consentDecision]) ?? []);
+    const decisions = Object.fromEntries(
+      receipt.services[0]?.purposes.map((p) => [p.purposeId, p.consentDecision]) ?? [],
+    );
     expect(decisions).toEqual({ analytics: 'granted', product_news: 'withdrawn' });
 
     await t.handle(textMessage('/help'));
@@ -113,7 +132,10 @@ describe('consent in the chat', () => {
     const view = t.callsOf('sendMessage').at(-1);
     expect(buttons(view).some((b) => b.callback_data === 'pv:c:analytics:0')).toBe(true);
     await t.handle(callbackQuery('pv:c:analytics:0'));
-    expect((await receiptPayload()).services[0]?.purposes[0]).toMatchObject({ purposeId: 'analytics', consentDecision: 'withdrawn' });
+    expect((await receiptPayload()).services[0]?.purposes[0]).toMatchObject({
+      purposeId: 'analytics',
+      consentDecision: 'withdrawn',
+    });
     await t.handle(textMessage('/mydata'));
     expect(await usage('command.mydata')).toBe(1);
   });
@@ -124,7 +146,10 @@ describe('consent in the chat', () => {
     await t.handle(textMessage('/mydata'));
     expect(lastText()).toContain('Your data');
     const alice = await findUserByTelegramId(database.db, ALICE.id);
-    await database.db.update(consentRecords).set({ purposeVersion: 'old' }).where(eq(consentRecords.userId, alice?.id ?? ''));
+    await database.db
+      .update(consentRecords)
+      .set({ purposeVersion: 'old' })
+      .where(eq(consentRecords.userId, alice?.id ?? ''));
     await t.handle(textMessage('/mydata'));
     expect(lastText()).toContain('Our privacy choices changed');
   });

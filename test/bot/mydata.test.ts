@@ -7,11 +7,11 @@
  */
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningWorkers, startWorkers } from '#server/workers/index.ts';
 import { controllerInfo } from '#server/services.ts';
+import { type RunningWorkers, startWorkers } from '#server/workers/index.ts';
 import { deriveAuditSigningKey } from '#shared/audit/index.ts';
-import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { users } from '#shared/db/schema.ts';
+import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
 import { runErasure } from '#shared/privacy/index.ts';
 import { ALICE, BOB, callbackQuery, type FixtureUser, textMessage } from '#test/fixtures/updates.ts';
@@ -87,11 +87,18 @@ describe('/mydata', () => {
     const edits = bot.callsOf('editMessageText').filter((c) => c.payload.message_id === request.statusMessageId);
     expect(edits.at(-1)?.payload.text).toContain('Your data is ready');
     const documents = await until(async () => {
-      const sent = bot.callsOf('sendDocument').filter((c) => c.payload.chat_id === ALICE.id && String(c.payload.caption).startsWith('Your data'));
+      const sent = bot
+        .callsOf('sendDocument')
+        .filter((c) => c.payload.chat_id === ALICE.id && String(c.payload.caption).startsWith('Your data'));
       return sent.length >= 2 ? sent : undefined;
     });
-    const json = documents.map((d) => d.payload.document as { bytes: Buffer } | string).map((d) => (typeof d === 'string' ? d : d.bytes.toString('utf8')));
-    const parsed = JSON.parse(json[0] ?? '{}') as { subject: { userId: string }; data: { users: { telegram_id: number }[] } };
+    const json = documents
+      .map((d) => d.payload.document as { bytes: Buffer } | string)
+      .map((d) => (typeof d === 'string' ? d : d.bytes.toString('utf8')));
+    const parsed = JSON.parse(json[0] ?? '{}') as {
+      subject: { userId: string };
+      data: { users: { telegram_id: number }[] };
+    };
     expect(parsed.subject.userId).toBe(alice.id);
     expect(parsed.data.users[0]?.telegram_id).toBe(ALICE.id);
     expect(json[1]).toContain('<h1>Your data</h1>');
@@ -120,11 +127,19 @@ describe('/mydata', () => {
     expect(String(bot.callsOf('sendMessage').at(-1)?.payload.text)).toContain('can no longer be cancelled');
     await bot.handle(callbackQuery(cancel?.callback_data ?? '', BOB));
     expect(bot.callsOf('editMessageText').at(-1)?.payload.text).toContain('Cancelled');
-    const [after] = await app.database.db.select().from(privacyRequests).where(eq(privacyRequests.id, request?.id ?? ''));
+    const [after] = await app.database.db
+      .select()
+      .from(privacyRequests)
+      .where(eq(privacyRequests.id, request?.id ?? ''));
     expect(after?.status).toBe('cancelled');
     // Even past the grace period, a cancelled erasure does nothing.
     const outcome = await runErasure(
-      { db: app.database.db, userKeys: app.userKeys, exportDir: app.config.dataDir, now: () => new Date(Date.now() + 8 * 86_400_000) },
+      {
+        db: app.database.db,
+        userKeys: app.userKeys,
+        exportDir: app.config.dataDir,
+        now: () => new Date(Date.now() + 8 * 86_400_000),
+      },
       request?.id ?? '',
     );
     expect(outcome.status).toBe('cancelled');
@@ -145,7 +160,9 @@ describe('/mydata', () => {
     await bot.handle(callbackQuery(extend?.callback_data ?? '', ADMIN));
     const prompt = bot.callsOf('sendMessage').at(-1);
     expect(prompt?.payload.reply_markup).toMatchObject({ force_reply: true });
-    const reply = textMessage('Very large history to assemble', ADMIN) as { message: Record<string, unknown> };
+    const reply = textMessage('Very large history to assemble', ADMIN) as unknown as {
+      message: Record<string, unknown>;
+    };
     reply.message.reply_to_message = {
       message_id: 1,
       date: 0,
@@ -160,7 +177,9 @@ describe('/mydata', () => {
     expect(row?.extendedUntil?.toISOString()).not.toBe(row?.dueAt.toISOString());
     // The person is told, with the reason (Art. 12(3)), through the notify worker.
     const notice = await until(async () =>
-      bot.callsOf('sendMessage').find((c) => c.payload.chat_id === ALICE.id && String(c.payload.text).includes('We need more time')),
+      bot
+        .callsOf('sendMessage')
+        .find((c) => c.payload.chat_id === ALICE.id && String(c.payload.text).includes('We need more time')),
     );
     expect(String(notice.payload.text)).toContain('Very large history to assemble');
   }, 30_000);

@@ -161,6 +161,8 @@ describe('Mini App against the real server (headless Chromium)', () => {
         ROLES: 'api,worker',
         // Nothing may reach the real Telegram from a test: notices go to a closed local port.
         TELEGRAM_API_ROOT: 'http://127.0.0.1:9',
+        // Development only (refused in production, see test/server/dev): lets a plain browser sign in.
+        DEV_SIGNER_ENABLED: 'true',
       },
       // Migrations on a fresh embedded database take a while on a busy 2-core machine.
       150_000,
@@ -251,23 +253,33 @@ describe('Mini App against the real server (headless Chromium)', () => {
     }
   }
 
-  it('outside Telegram, explains how to open the app from the bot (light and dark)', async () => {
+  it('outside Telegram, explains how to open the app from the bot, and offers the development signer', async () => {
     for (const scheme of ['light', 'dark'] as const) {
       const context = await newContext(scheme);
       try {
         const page = await context.newPage();
         const problems = watchProblems(page);
-        const response = await page.goto(`${server?.url}/app/privacy`);
+        // A deep link (SPA fallback) and the root.
+        const response = await page.goto(`${server?.url}/app/${scheme === 'light' ? 'privacy' : ''}`);
         expect(response?.status()).toBe(200);
         expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
         await page.getByTestId('outside-telegram').waitFor();
         expect(await page.getByTestId('outside-text').textContent()).toContain('open from our bot');
         expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Open in Telegram');
-        // No development signer on a server that did not opt in.
-        expect(await page.getByTestId('dev-sign-in').count()).toBe(0);
+        // This development server opted in to the signer: the page offers it (never in production).
+        await page.getByTestId('dev-sign-in').waitFor();
         await screenshot(page, `outside-telegram-${scheme}`);
-        expect(problems).toEqual([]);
         expect(await page.evaluate(() => (window as unknown as Recorded).__cspViolations)).toEqual([]);
+        if (scheme === 'dark') {
+          // The development signer signs in as a test user, through the real sign-in, with nothing in the URL.
+          await page.getByTestId('dev-id').fill('5100000099');
+          await page.getByTestId('dev-name').fill('Devi');
+          await page.getByTestId('dev-sign-in').click();
+          await page.getByTestId('page-home').waitFor();
+          await expect.poll(() => page.getByTestId('greeting').textContent()).toContain('Devi');
+          expect(page.url()).toBe(`${server?.url}/app/`);
+        }
+        expect(problems).toEqual([]);
       } finally {
         await context.close();
       }
@@ -471,6 +483,12 @@ describe('Mini App against the real server (headless Chromium)', () => {
     try {
       const page = await context.newPage();
       const problems = watchProblems(page);
+      // A second admin session opened before enrolment: it has no second factor yet.
+      const early = await context.newPage();
+      const earlyProblems = watchProblems(early);
+      await open(early, ADMIN);
+      await early.getByTestId('page-home').waitFor();
+
       await open(page, ADMIN, 'mfa');
       await page.getByTestId('page-mfa').waitFor();
       await page.getByTestId('mfa-enrol').click();
@@ -487,6 +505,19 @@ describe('Mini App against the real server (headless Chromium)', () => {
       expect(backupCodes.length).toBeGreaterThanOrEqual(5);
       await page.getByTestId('backup-codes-done').click();
       await expect.poll(() => page.getByTestId('mfa-status').textContent()).toContain('On since');
+
+      // The early session asks for a code before the admin area (step-up), then continues where it was.
+      await early.getByTestId('nav-admin').click();
+      await early.getByTestId('step-up').waitFor();
+      await screenshot(early, 'step-up-dark');
+      await early.getByTestId('mfa-code').fill('12345678');
+      await early.getByTestId('mfa-code').press('Enter');
+      await early.getByTestId('notice-error').waitFor();
+      await early.getByTestId('mfa-code').fill(await nextTotp());
+      await early.getByTestId('mfa-code').press('Enter');
+      await early.getByTestId('admin-tab-dashboard').waitFor();
+      expect(await early.getByTestId('step-up').count()).toBe(0);
+      expect(earlyProblems).toEqual([]);
 
       // A new launch now stops at the challenge: no tokens until the second factor.
       await open(page, ADMIN);
@@ -571,7 +602,9 @@ describe('Mini App against the real server (headless Chromium)', () => {
   }, 240_000);
 
   it('inside Telegram Web, talks to its parent frame on web.telegram.org only', async () => {
-    const context = await newContext();
+    if (!browser) throw new Error('the browser did not start (see beforeAll)');
+    // No native proxy here: Telegram Web has none, so the app must fall back to postMessage.
+    const context = await browser.newContext({ viewport: PHONE, locale: 'en-US' });
     try {
       const appUrl = `${server?.url}/app/${launchHash(USER)}`;
       // Telegram Web stands in: the same iframe embedding, served locally (no network in tests).
@@ -602,7 +635,7 @@ describe('Mini App against the real server (headless Chromium)', () => {
       const received = () => page.evaluate(() => (window as unknown as { received: Received }).received);
       await expect
         .poll(async () => (await received()).map((m) => (JSON.parse(m.data) as { eventType: string }).eventType))
-        .toEqual(expect.arrayContaining(['iframe_ready', 'web_app_ready']));
+        .toContain('web_app_ready');
       for (const message of await received()) expect(message.origin).toBe(origin);
       // The app is framed by Telegram's origin only (CSP frame-ancestors), and says so in its headers.
       const response = await context.request.get(`${server?.url}/app/`);

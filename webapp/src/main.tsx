@@ -25,12 +25,10 @@ const onTheme = (theme: ReturnType<typeof parseThemeParams>) => {
   rememberTheme(theme, window);
 };
 
-if (launchParams) {
-  // Inside Telegram: the official SDK drives the client (BackButton, MainButton, haptics, viewport).
-  initTelegramSdk((raw) => onTheme(parseThemeParams(raw)));
-} else {
-  subscribeToThemeChanges(onTheme);
-}
+// Inside Telegram the official SDK drives the client (BackButton, MainButton, haptics, viewport); outside it,
+// or when the SDK cannot start, telegram.ts's own bridge still follows the theme.
+const sdkStarted = launchParams ? initTelegramSdk((raw) => onTheme(parseThemeParams(raw))) : false;
+if (!sdkStarted) subscribeToThemeChanges(onTheme);
 
 const sessionLostListeners = new Set<(error: ApiError) => void>();
 const api = createApiClient({

@@ -15,6 +15,7 @@ import {
   viewport,
 } from '@telegram-apps/sdk';
 import { useEffect, useRef } from 'react';
+import { postEvent, retrieveLaunchParams } from './telegram.ts';
 
 let initialised = false;
 
@@ -31,13 +32,14 @@ function safely(action: () => void): void {
  * Starts the SDK inside Telegram. `acceptCustomStyles: false`: the SDK would otherwise create a `<style>`
  * element for styles the host sends, which the strict CSP (no inline style) forbids.
  */
-export function initTelegramSdk(onThemeChanged: (themeParams: unknown) => void): void {
-  if (initialised) return;
+export function initTelegramSdk(onThemeChanged: (themeParams: unknown) => void): boolean {
+  if (initialised) return true;
   try {
     init({ acceptCustomStyles: false });
     initialised = true;
   } catch {
-    return;
+    // E.g. a framed app whose storage the browser denies: main.tsx falls back to telegram.ts's bridge.
+    return false;
   }
   // The SDK listens to the parent frame and to Telegram.WebView.receiveEvent; telegram.ts validates the colours.
   safely(() => on('theme_changed', (payload) => onThemeChanged(payload.theme_params)));
@@ -55,12 +57,20 @@ export function initTelegramSdk(onThemeChanged: (themeParams: unknown) => void):
       })
       .catch(() => undefined);
   });
+  return true;
 }
 
 /** Tells Telegram the app has drawn its first screen (it shows its placeholder until then). */
 export function signalReady(): void {
-  if (!initialised) return;
-  safely(() => miniApp.ready.ifAvailable());
+  if (initialised) {
+    safely(() => miniApp.ready.ifAvailable());
+    return;
+  }
+  // Without the SDK (it could not start), the documented protocol still says "ready" to the client.
+  if (retrieveLaunchParams(window)) {
+    postEvent('web_app_ready');
+    postEvent('web_app_expand');
+  }
 }
 
 export const haptic = {

@@ -9,13 +9,7 @@ import Type from 'typebox';
 import type { AuditLog } from '#shared/audit/index.ts';
 import type { Db } from '#shared/db/index.ts';
 import { findUserById } from '#shared/identity/users.ts';
-import {
-  CODE_CHALLENGE_PATTERN,
-  type OAuth,
-  OAuthErrors,
-  oauthError,
-  PROVIDER_NAMES,
-} from '#shared/oauth/index.ts';
+import { CODE_CHALLENGE_PATTERN, type OAuth, OAuthErrors, oauthError, PROVIDER_NAMES } from '#shared/oauth/index.ts';
 import type { Notify } from '../../notify.ts';
 import { completeSignIn, type SignInDeps } from '../auth/sign-in.ts';
 import { errorPage, linkedPage } from './pages.ts';

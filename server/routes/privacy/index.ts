@@ -229,7 +229,10 @@ export async function privacyRoutes(fastify: FastifyInstance, options: PrivacyRo
         body: Type.Object(
           {
             languageCode: Type.Optional(
-              Type.Union([Type.String({ minLength: 2, maxLength: 35, pattern: '^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$' }), Type.Null()]),
+              Type.Union([
+                Type.String({ minLength: 2, maxLength: 35, pattern: '^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$' }),
+                Type.Null(),
+              ]),
             ),
           },
           { additionalProperties: false },
@@ -459,7 +462,9 @@ export async function privacyRoutes(fastify: FastifyInstance, options: PrivacyRo
       schema: {
         summary: 'What the retention job would remove now (a dry run)',
         tags: ['admin', 'privacy'],
-        response: { 200: Type.Object({ dryRun: Type.Boolean(), total: Type.Integer() }, { additionalProperties: true }) },
+        response: {
+          200: Type.Object({ dryRun: Type.Boolean(), total: Type.Integer() }, { additionalProperties: true }),
+        },
       },
     },
     async () => applyRetention({ db: options.db, dryRun: true }),

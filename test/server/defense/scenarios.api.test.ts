@@ -28,6 +28,8 @@ beforeAll(async () => {
       // The API group allows 2 requests a minute here, so a flood is quick to make.
       RATE_LIMITS: 'api=2/60',
       DEFENSE_SCENARIOS: 'request-flood=3/60',
+      // A monitoring probe's network: never decided against.
+      DEFENSE_ALLOWLIST: '192.0.2.96/30',
     },
     secondFactor: factor,
   });
@@ -104,6 +106,22 @@ describe('API-key stuffing', () => {
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
     // Another address is unaffected.
     expect((await me(generateApiKey(), '192.0.2.23')).statusCode).toBe(401);
+  });
+});
+
+describe('the allow-list', () => {
+  it('never decides against an allow-listed network, whatever it sends', async () => {
+    const before = (await decisionsFor('api-key-stuffing')).length;
+    for (let attempt = 0; attempt < 15; attempt += 1) {
+      const response = await t.app.inject({
+        method: 'GET',
+        url: '/api/v1/me',
+        headers: { 'x-api-key': generateApiKey() },
+        remoteAddress: '192.0.2.97',
+      });
+      expect(response.statusCode).toBe(401);
+    }
+    expect((await decisionsFor('api-key-stuffing')).length).toBe(before);
   });
 });
 

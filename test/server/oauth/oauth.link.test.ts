@@ -17,6 +17,7 @@ import { createLogger } from '#shared/logger.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { createTestBot, TEST_BOT_TOKEN, type TestBot } from '#test/helpers/create-test-bot.ts';
 import {
+  BROWSER_HEADERS,
   followAuthorization,
   injectPath,
   OAUTH_TEST_PUBLIC_URL,
@@ -72,7 +73,7 @@ async function link(provider: OAuthProviderId, user: SignedIn) {
   if (!('callbackUrl' in browser)) throw new Error(`provider stopped: ${browser.status} ${browser.body.slice(0, 300)}`);
   return {
     authorizationUrl: new URL(authorizationUrl),
-    callback: await t.app.inject({ method: 'GET', url: injectPath(browser.callbackUrl) }),
+    callback: await t.app.inject({ method: 'GET', url: injectPath(browser.callbackUrl), headers: BROWSER_HEADERS }),
   };
 }
 
@@ -249,8 +250,23 @@ describe('linking the three providers end to end', () => {
     });
     expect(response.statusCode).toBe(404);
     expect(response.json().error.code).toBe('OAUTH_PROVIDER_UNKNOWN');
-    const page = await t.app.inject({ method: 'GET', url: '/api/v1/oauth/facebook/callback?code=x&state=y' });
+    const page = await t.app.inject({
+      method: 'GET',
+      url: '/api/v1/oauth/facebook/callback?code=x&state=y',
+      headers: BROWSER_HEADERS,
+    });
     expect(page.statusCode).toBe(404);
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.body).toContain('Error code: OAUTH_PROVIDER_UNKNOWN');
+  });
+
+  it('answers callback errors as JSON to clients that do not ask for HTML (same status and code)', async () => {
+    const response = await t.app.inject({
+      method: 'GET',
+      url: `/api/v1/oauth/github/callback?code=x&state=${'Q'.repeat(43)}`,
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.headers['content-type']).toContain('application/json');
+    expect(response.json().error.code).toBe('OAUTH_STATE_INVALID');
   });
 });

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controllerInfo } from '#server/services.ts';
 import { type RunningWorkers, startWorkers } from '#server/workers/index.ts';
 import { deriveAuditSigningKey } from '#shared/audit/index.ts';
-import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { mfaFactors } from '#shared/db/schema-mfa.ts';
+import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
 import { bearer, type SignedIn, signInAs } from '#test/helpers/sign-in.ts';
@@ -77,18 +77,25 @@ describe('privacy API', () => {
     expect(put.statusCode).toBe(200);
     expect(put.json()).toMatchObject({ id: 'analytics', granted: true });
     expect(put.json().receipt.split('.')).toHaveLength(3);
-    expect((await call('PUT', '/api/v1/privacy/consents/security', user, { granted: false })).json().error.code).toBe('PURPOSE_REQUIRED');
+    expect((await call('PUT', '/api/v1/privacy/consents/security', user, { granted: false })).json().error.code).toBe(
+      'PURPOSE_REQUIRED',
+    );
     expect((await call('PUT', '/api/v1/privacy/consents/nope', user, { granted: true })).statusCode).toBe(404);
     expect((await call('PUT', '/api/v1/privacy/consents/analytics', user, { granted: 'yes' })).statusCode).toBe(400);
     expect((await call('GET', '/api/v1/privacy/consents')).statusCode).toBe(401);
   });
 
   it('handles objection, restriction and rectification as completed requests', async () => {
-    expect((await call('PUT', '/api/v1/privacy/objections/security', user, { objected: true })).json().error.code).toBe('OBJECTION_OVERRIDDEN');
+    expect((await call('PUT', '/api/v1/privacy/objections/security', user, { objected: true })).json().error.code).toBe(
+      'OBJECTION_OVERRIDDEN',
+    );
     const objection = await call('PUT', '/api/v1/privacy/objections/security_tips', user, { objected: true });
     expect(objection.json()).toMatchObject({ id: 'security_tips', objected: true, granted: false });
     const restriction = await call('PUT', '/api/v1/privacy/restriction', user, { restricted: true });
-    expect(restriction.json()).toMatchObject({ restricted: true, request: { kind: 'restriction', status: 'completed' } });
+    expect(restriction.json()).toMatchObject({
+      restricted: true,
+      request: { kind: 'restriction', status: 'completed' },
+    });
     await call('PUT', '/api/v1/privacy/restriction', user, { restricted: false });
     expect((await call('POST', '/api/v1/privacy/rectify', user, { languageCode: '<script>' })).statusCode).toBe(400);
     const rectified = await call('POST', '/api/v1/privacy/rectify', user, { languageCode: 'de' });
@@ -104,7 +111,11 @@ describe('privacy API', () => {
     expect(due).toBeGreaterThanOrEqual(28 * 86_400_000);
     expect(due).toBeLessThanOrEqual(31 * 86_400_000);
     const done = await until(async () => {
-      const list = (await call('GET', '/api/v1/privacy/requests', user)).json().requests as { id: string; status: string; downloadUrl: string | null }[];
+      const list = (await call('GET', '/api/v1/privacy/requests', user)).json().requests as {
+        id: string;
+        status: string;
+        downloadUrl: string | null;
+      }[];
       const item = list.find((r) => r.id === id);
       return item?.status === 'completed' ? item : undefined;
     });
@@ -119,7 +130,10 @@ describe('privacy API', () => {
     const [row] = await t.database.db.select().from(privacyRequests).where(eq(privacyRequests.id, id));
     expect(row?.downloadTokenHash).toMatch(/^[0-9a-f]{64}$/);
     expect(done.downloadUrl).not.toContain(row?.downloadTokenHash ?? '-');
-    await t.database.db.update(privacyRequests).set({ downloadExpiresAt: new Date(Date.now() - 1000) }).where(eq(privacyRequests.id, id));
+    await t.database.db
+      .update(privacyRequests)
+      .set({ downloadExpiresAt: new Date(Date.now() - 1000) })
+      .where(eq(privacyRequests.id, id));
     expect((await call('GET', path)).json().error.code).toBe('DOWNLOAD_LINK_INVALID');
     expect((await call('GET', `/api/v1/privacy/exports/${'a'.repeat(43)}`)).statusCode).toBe(404);
     // Another person's list has no link to it.
@@ -136,15 +150,23 @@ describe('privacy API', () => {
     expect((await call('POST', '/api/v1/privacy/erasure', other)).json().error.code).toBe('REQUEST_IN_PROGRESS');
     expect((await call('DELETE', `/api/v1/privacy/requests/${request.id}`, user)).statusCode).toBe(404);
     expect((await call('DELETE', `/api/v1/privacy/requests/${request.id}`, other)).statusCode).toBe(204);
-    expect((await call('DELETE', `/api/v1/privacy/requests/${request.id}`, other)).json().error.code).toBe('REQUEST_NOT_CANCELLABLE');
+    expect((await call('DELETE', `/api/v1/privacy/requests/${request.id}`, other)).json().error.code).toBe(
+      'REQUEST_NOT_CANCELLABLE',
+    );
   });
 
   it('asks for a fresh second factor before erasure when MFA is on', async () => {
-    await t.database.db.insert(mfaFactors).values({ userId: user.userId, status: 'active', secret: randomBytes(40), enabledAt: new Date() });
+    await t.database.db
+      .insert(mfaFactors)
+      .values({ userId: user.userId, status: 'active', secret: randomBytes(40), enabledAt: new Date() });
     const refused = await call('POST', '/api/v1/privacy/erasure', user);
     expect(refused.statusCode).toBe(403);
     expect(refused.json().error.code).toBe('STEP_UP_REQUIRED');
-    expect((await call('GET', '/api/v1/privacy/requests', user)).json().requests.some((r: { kind: string }) => r.kind === 'erasure')).toBe(false);
+    expect(
+      (await call('GET', '/api/v1/privacy/requests', user))
+        .json()
+        .requests.some((r: { kind: string }) => r.kind === 'erasure'),
+    ).toBe(false);
   });
 
   it('shows admins the queue with deadlines and lets them extend with a reason', async () => {
@@ -152,14 +174,18 @@ describe('privacy API', () => {
     const pending = await t.services.privacy.requestExport({ userId: admin.userId, source: 'api' });
     const queue = await call('GET', '/api/v1/admin/privacy/requests', admin);
     expect(queue.statusCode).toBe(200);
-    expect(queue.json().requests.some((r: { id: string; overdue: boolean }) => r.id === pending.id && r.overdue === false)).toBe(true);
+    expect(
+      queue.json().requests.some((r: { id: string; overdue: boolean }) => r.id === pending.id && r.overdue === false),
+    ).toBe(true);
     const url = `/api/v1/admin/privacy/requests/${pending.id}/extend`;
     expect((await call('POST', url, admin, { months: 3, reason: 'Long enough reason' })).statusCode).toBe(400);
     expect((await call('POST', url, admin, { months: 1, reason: 'short' })).statusCode).toBe(400);
     const extended = await call('POST', url, admin, { months: 2, reason: 'Very large history to assemble' });
     expect(extended.statusCode).toBe(200);
     expect(extended.json().request.extendedUntil).not.toBeNull();
-    expect((await call('POST', url, admin, { months: 1, reason: 'Trying to shorten it' })).json().error.code).toBe('EXTENSION_NOT_ALLOWED');
+    expect((await call('POST', url, admin, { months: 1, reason: 'Trying to shorten it' })).json().error.code).toBe(
+      'EXTENSION_NOT_ALLOWED',
+    );
     const record = await call('GET', '/api/v1/admin/privacy/processing-record', admin);
     expect(record.json().activities.length).toBeGreaterThan(2);
     const retention = await call('GET', '/api/v1/admin/privacy/retention', admin);

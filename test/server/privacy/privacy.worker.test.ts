@@ -11,8 +11,8 @@ import type { NotifyJob } from '#server/notify.ts';
 import { controllerInfo } from '#server/services.ts';
 import { notifyProcessor } from '#server/workers/notify.worker.ts';
 import { privacyProcessor } from '#server/workers/privacy.worker.ts';
-import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { users } from '#shared/db/schema.ts';
+import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { createRequest, type PrivacyJob, setObjection, setRestriction } from '#shared/privacy/index.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { createTestBot, TEST_BOT_TOKEN, type TestBot } from '#test/helpers/create-test-bot.ts';
@@ -64,7 +64,12 @@ describe('privacy jobs', () => {
   });
 
   it('alerts every admin about overdue and near-due requests', async () => {
-    await createRequest(t.database.db, { userId: person.userId, kind: 'access', status: 'pending', now: new Date(Date.now() - 40 * 86_400_000) });
+    await createRequest(t.database.db, {
+      userId: person.userId,
+      kind: 'access',
+      status: 'pending',
+      now: new Date(Date.now() - 40 * 86_400_000),
+    });
     const result = await privacy()(jobOf<PrivacyJob>({ kind: 'deadlines' }) as never);
     expect(result).toMatchObject({ overdue: 1, alerted: 1 });
     const [adminRow] = await t.database.db.select().from(users).where(eq(users.id, admin.userId));
@@ -75,7 +80,12 @@ describe('privacy jobs', () => {
 
   it('erases a due request: sessions end, the person is told, the sweep finds nothing left', async () => {
     expect(await t.services.sessions.list(person.userId)).not.toHaveLength(0);
-    const request = await createRequest(t.database.db, { userId: person.userId, kind: 'erasure', status: 'scheduled', effectiveAt: new Date(Date.now() - 1000) });
+    const request = await createRequest(t.database.db, {
+      userId: person.userId,
+      kind: 'erasure',
+      status: 'scheduled',
+      effectiveAt: new Date(Date.now() - 1000),
+    });
     const [row] = await t.database.db.select().from(users).where(eq(users.id, person.userId));
     const sweep = await privacy()(jobOf<PrivacyJob>({ kind: 'erasure-sweep' }) as never);
     expect(sweep).toMatchObject({ completed: 1 });

@@ -38,8 +38,7 @@ beforeAll(async () => {
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
   await workers?.close();
-  await t?.close();
-  await t?.database.close();
+  await t?.close(); // its database too
   await redis?.close();
   await server?.close(); // its folder (and so every key it held) goes with it
   if (t) rmSync(t.config.dataDir, { recursive: true, force: true });
@@ -76,7 +75,12 @@ describe('Redis stopped and restarted while requests and jobs run', () => {
     while (Date.now() - outageStarted < 3_000) {
       for (const request of [
         () => exportFor(after[0] as SignedIn),
-        () => t.app.inject({ method: 'GET', url: '/api/v1/privacy/requests', headers: bearer(before[0]!.accessToken) }),
+        () =>
+          t.app.inject({
+            method: 'GET',
+            url: '/api/v1/privacy/requests',
+            headers: bearer((before[0] as SignedIn).accessToken),
+          }),
         () => t.app.inject({ method: 'POST', url: '/api/v1/auth/telegram', payload: { initData: 'x' } }),
       ]) {
         const { value: response, ms } = await timed(request);
@@ -125,9 +129,8 @@ describe('Redis stopped and restarted while requests and jobs run', () => {
     expect(completions.map((row) => row.targetId).sort()).toEqual([...requestIds].sort());
 
     // The pings that fell due while Redis was down ran after it returned, each once.
-    await waitFor(
-      'every ping completed',
-      async () => (await Promise.all(pings.map((job) => job.getState()))).every((state) => state === 'completed'),
+    await waitFor('every ping completed', async () =>
+      (await Promise.all(pings.map((job) => job.getState()))).every((state) => state === 'completed'),
     );
     for (const job of pings) {
       const stored = await t.queues.system.getJob(job.id as string);

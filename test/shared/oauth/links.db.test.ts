@@ -103,5 +103,25 @@ describe('link store', () => {
     expect(await links.unlink(userId, 'github')).toBeUndefined();
     await userKeys.shred(userId);
     expect(await links.list(userId)).toMatchObject([{ provider: 'discord', displayName: null, email: null }]);
+    // Nothing new is sealed for an erased person.
+    await expect(
+      links.link(userId, { provider: 'google', subject: 'g-9', displayName: 'Lin', email: null, emailVerified: false }),
+    ).rejects.toMatchObject({ code: 'OAUTH_ACCOUNT_INACTIVE' });
+  });
+
+  it('links nothing to a person blocked (or gone) since the link was started', async () => {
+    const userId = await newUser();
+    await database.db.execute(sql`update users set status = 'blocked' where id = ${userId}`);
+    const identity = {
+      provider: 'github' as const,
+      subject: '77',
+      displayName: null,
+      email: null,
+      emailVerified: false,
+    };
+    await expect(links.link(userId, identity)).rejects.toMatchObject({ code: 'OAUTH_ACCOUNT_INACTIVE' });
+    await expect(links.link('00000000-0000-4000-8000-000000000000', identity)).rejects.toMatchObject({
+      code: 'OAUTH_ACCOUNT_INACTIVE',
+    });
   });
 });

@@ -3,8 +3,7 @@
  * Kantara receipt; a changed purpose text asks again; and no analytics record is written without consent, after
  * withdrawal, or while processing is restricted.
  */
-import { randomUUID } from 'node:crypto';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -25,7 +24,13 @@ import {
 import { createTokenSigner, type TokenSigner } from '#shared/tokens/jwt.ts';
 import { createTestDatabase, type TestDatabase } from '#test/helpers/test-db.ts';
 
-const controller = { name: 'Example Ltd', contact: 'privacy@example.com', dpo: 'dpo@example.com', jurisdiction: 'DE', policyUrl: 'https://sec.example.com/privacy' };
+const controller = {
+  name: 'Example Ltd',
+  contact: 'privacy@example.com',
+  dpo: 'dpo@example.com',
+  jurisdiction: 'DE',
+  policyUrl: 'https://sec.example.com/privacy',
+};
 let database: TestDatabase;
 let signer: TokenSigner;
 
@@ -77,49 +82,102 @@ describe('consent', () => {
       policyUrl: 'https://sec.example.com/privacy',
       sensitive: false,
     });
-    const purposes = (payload.services as { purposes: { purposeId: string; consentDecision: string; purposeVersion: string }[] }[])[0]?.purposes ?? [];
-    expect(purposes.find((p) => p.purposeId === 'analytics')).toMatchObject({ consentDecision: 'granted', purposeVersion: purposeVersion('analytics') });
+    const purposes =
+      (payload.services as { purposes: { purposeId: string; consentDecision: string; purposeVersion: string }[] }[])[0]
+        ?.purposes ?? [];
+    expect(purposes.find((p) => p.purposeId === 'analytics')).toMatchObject({
+      consentDecision: 'granted',
+      purposeVersion: purposeVersion('analytics'),
+    });
     expect(purposes.find((p) => p.purposeId === 'product_news')?.consentDecision).toBe('withdrawn');
     expect(await hasCurrentConsentDecisions(database.db, userId)).toBe(true);
 
-    await recordConsent(deps(), { userId, decisions: [{ purposeId: 'analytics', granted: false }], method: 'api', source: 'api' });
+    await recordConsent(deps(), {
+      userId,
+      decisions: [{ purposeId: 'analytics', granted: false }],
+      method: 'api',
+      source: 'api',
+    });
     const rows = await database.db.select().from(consentRecords).where(eq(consentRecords.userId, userId));
-    expect(rows.filter((row) => row.purposeId === 'analytics').map((row) => row.granted).sort()).toEqual([false, true]);
+    expect(
+      rows
+        .filter((row) => row.purposeId === 'analytics')
+        .map((row) => row.granted)
+        .sort(),
+    ).toEqual([false, true]);
     expect((await listPurposes(database.db, userId)).find((p) => p.id === 'analytics')?.granted).toBe(false);
   });
 
   it('refuses consent for essential or unknown purposes', async () => {
     const userId = randomUUID();
-    await expect(recordConsent(deps(), { userId, decisions: [{ purposeId: 'security', granted: false }], method: 'api', source: 'api' })).rejects.toMatchObject({ code: 'PURPOSE_REQUIRED' });
-    await expect(recordConsent(deps(), { userId, decisions: [{ purposeId: 'nope', granted: true }], method: 'api', source: 'api' })).rejects.toMatchObject({ code: 'PURPOSE_NOT_FOUND' });
+    await expect(
+      recordConsent(deps(), {
+        userId,
+        decisions: [{ purposeId: 'security', granted: false }],
+        method: 'api',
+        source: 'api',
+      }),
+    ).rejects.toMatchObject({ code: 'PURPOSE_REQUIRED' });
+    await expect(
+      recordConsent(deps(), {
+        userId,
+        decisions: [{ purposeId: 'nope', granted: true }],
+        method: 'api',
+        source: 'api',
+      }),
+    ).rejects.toMatchObject({ code: 'PURPOSE_NOT_FOUND' });
   });
 
   it('asks again when a purpose’s text changed version', async () => {
     const userId = randomUUID();
-    await recordConsent(deps(), { userId, decisions: CONSENT_PURPOSES.map((purposeId) => ({ purposeId, granted: true })), method: 'bot', source: 'bot' });
+    await recordConsent(deps(), {
+      userId,
+      decisions: CONSENT_PURPOSES.map((purposeId) => ({ purposeId, granted: true })),
+      method: 'bot',
+      source: 'bot',
+    });
     expect(await mayProcess(database.db, userId, 'analytics')).toBe(true);
     // As if the analytics text had been changed since: the stored decision is for an older version.
-    await database.db.update(consentRecords).set({ purposeVersion: 'older-version' }).where(eq(consentRecords.purposeId, 'analytics'));
+    await database.db
+      .update(consentRecords)
+      .set({ purposeVersion: 'older-version' })
+      .where(eq(consentRecords.purposeId, 'analytics'));
     expect(await hasCurrentConsentDecisions(database.db, userId)).toBe(false);
     expect(await mayProcess(database.db, userId, 'analytics')).toBe(false);
   });
 
   it('writes no analytics record without consent, after withdrawal or while restricted', async () => {
     const userId = randomUUID();
-    const count = async () => (await database.db.select().from(usageCounters).where(eq(usageCounters.userId, userId))).reduce((sum, row) => sum + row.count, 0);
+    const count = async () =>
+      (await database.db.select().from(usageCounters).where(eq(usageCounters.userId, userId))).reduce(
+        (sum, row) => sum + row.count,
+        0,
+      );
     expect(await countUsage(database.db, userId, 'command.help')).toBe(false);
     expect(await count()).toBe(0);
-    await recordConsent(deps(), { userId, decisions: [{ purposeId: 'analytics', granted: true }], method: 'bot', source: 'bot' });
+    await recordConsent(deps(), {
+      userId,
+      decisions: [{ purposeId: 'analytics', granted: true }],
+      method: 'bot',
+      source: 'bot',
+    });
     expect(await countUsage(database.db, userId, 'command.help')).toBe(true);
     expect(await countUsage(database.db, userId, 'command.help')).toBe(true);
     expect(await count()).toBe(2);
     await setRestriction(database.db, userId, true);
     expect(await countUsage(database.db, userId, 'command.help')).toBe(false);
     await setRestriction(database.db, userId, false);
-    await recordConsent(deps(), { userId, decisions: [{ purposeId: 'analytics', granted: false }], method: 'bot', source: 'bot' });
+    await recordConsent(deps(), {
+      userId,
+      decisions: [{ purposeId: 'analytics', granted: false }],
+      method: 'bot',
+      source: 'bot',
+    });
     expect(await countUsage(database.db, userId, 'command.help')).toBe(false);
     expect(await count()).toBe(2);
-    const other = await database.db.execute(sql`select count(*)::int as n from usage_counters where user_id <> ${userId}`);
+    const other = await database.db.execute(
+      sql`select count(*)::int as n from usage_counters where user_id <> ${userId}`,
+    );
     expect((other as unknown as { rows: { n: number }[] }).rows[0]?.n).toBe(0);
   });
 
@@ -130,6 +188,8 @@ describe('consent', () => {
     expect(await mayProcess(database.db, userId, 'security_tips')).toBe(false);
     await setObjection(database.db, userId, 'security_tips', false);
     expect(await mayProcess(database.db, userId, 'security_tips')).toBe(true);
-    await expect(setObjection(database.db, userId, 'security', true)).rejects.toMatchObject({ code: 'OBJECTION_OVERRIDDEN' });
+    await expect(setObjection(database.db, userId, 'security', true)).rejects.toMatchObject({
+      code: 'OBJECTION_OVERRIDDEN',
+    });
   });
 });

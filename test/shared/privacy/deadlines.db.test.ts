@@ -4,7 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { addMonths, createRequest, extendRequest, requestQueue, requestsNeedingAttention } from '#shared/privacy/index.ts';
+import {
+  addMonths,
+  createRequest,
+  extendRequest,
+  requestQueue,
+  requestsNeedingAttention,
+} from '#shared/privacy/index.ts';
 import { createTestDatabase, type TestDatabase } from '#test/helpers/test-db.ts';
 
 let database: TestDatabase;
@@ -23,29 +29,77 @@ describe('request deadlines', () => {
 
   it('is due one month after receipt and extends by at most two months with a reason', async () => {
     const received = new Date('2026-03-10T09:00:00Z');
-    const request = await createRequest(database.db, { userId: randomUUID(), kind: 'access', status: 'pending', now: received });
+    const request = await createRequest(database.db, {
+      userId: randomUUID(),
+      kind: 'access',
+      status: 'pending',
+      now: received,
+    });
     expect(request.dueAt.toISOString()).toBe('2026-04-10T09:00:00.000Z');
-    const once = await extendRequest(database.db, { requestId: request.id, months: 1, reason: 'Large history to assemble' });
+    const once = await extendRequest(database.db, {
+      requestId: request.id,
+      months: 1,
+      reason: 'Large history to assemble',
+    });
     expect(once.extendedUntil?.toISOString()).toBe('2026-05-10T09:00:00.000Z');
-    await expect(extendRequest(database.db, { requestId: request.id, months: 1, reason: 'Again the same length' })).rejects.toMatchObject({ code: 'EXTENSION_NOT_ALLOWED' });
-    const twice = await extendRequest(database.db, { requestId: request.id, months: 2, reason: 'Needs a second month' });
+    await expect(
+      extendRequest(database.db, { requestId: request.id, months: 1, reason: 'Again the same length' }),
+    ).rejects.toMatchObject({ code: 'EXTENSION_NOT_ALLOWED' });
+    const twice = await extendRequest(database.db, {
+      requestId: request.id,
+      months: 2,
+      reason: 'Needs a second month',
+    });
     expect(twice.extendedUntil?.toISOString()).toBe('2026-06-10T09:00:00.000Z');
-    await expect(extendRequest(database.db, { requestId: request.id, months: 3, reason: 'Three months is too long' })).rejects.toMatchObject({ code: 'EXTENSION_NOT_ALLOWED' });
+    await expect(
+      extendRequest(database.db, { requestId: request.id, months: 3, reason: 'Three months is too long' }),
+    ).rejects.toMatchObject({ code: 'EXTENSION_NOT_ALLOWED' });
   });
 
   it('refuses to extend a closed request', async () => {
-    const request = await createRequest(database.db, { userId: randomUUID(), kind: 'rectification', status: 'completed' });
-    await expect(extendRequest(database.db, { requestId: request.id, months: 1, reason: 'Not needed at all' })).rejects.toMatchObject({ code: 'EXTENSION_NOT_ALLOWED' });
+    const request = await createRequest(database.db, {
+      userId: randomUUID(),
+      kind: 'rectification',
+      status: 'completed',
+    });
+    await expect(
+      extendRequest(database.db, { requestId: request.id, months: 1, reason: 'Not needed at all' }),
+    ).rejects.toMatchObject({ code: 'EXTENSION_NOT_ALLOWED' });
   });
 
   it('lists overdue and near-due open requests, most urgent first', async () => {
     const now = new Date('2026-06-15T00:00:00Z');
-    const overdue = await createRequest(database.db, { userId: randomUUID(), kind: 'access', status: 'pending', now: new Date('2026-05-01T00:00:00Z') });
-    const near = await createRequest(database.db, { userId: randomUUID(), kind: 'access', status: 'processing', now: new Date('2026-05-17T00:00:00Z') });
-    const later = await createRequest(database.db, { userId: randomUUID(), kind: 'access', status: 'pending', now: new Date('2026-06-10T00:00:00Z') });
-    const extended = await createRequest(database.db, { userId: randomUUID(), kind: 'access', status: 'pending', now: new Date('2026-05-02T00:00:00Z') });
+    const overdue = await createRequest(database.db, {
+      userId: randomUUID(),
+      kind: 'access',
+      status: 'pending',
+      now: new Date('2026-05-01T00:00:00Z'),
+    });
+    const near = await createRequest(database.db, {
+      userId: randomUUID(),
+      kind: 'access',
+      status: 'processing',
+      now: new Date('2026-05-17T00:00:00Z'),
+    });
+    const later = await createRequest(database.db, {
+      userId: randomUUID(),
+      kind: 'access',
+      status: 'pending',
+      now: new Date('2026-06-10T00:00:00Z'),
+    });
+    const extended = await createRequest(database.db, {
+      userId: randomUUID(),
+      kind: 'access',
+      status: 'pending',
+      now: new Date('2026-05-02T00:00:00Z'),
+    });
     await extendRequest(database.db, { requestId: extended.id, months: 1, reason: 'Extension for volume' });
-    await createRequest(database.db, { userId: randomUUID(), kind: 'access', status: 'completed', now: new Date('2026-04-01T00:00:00Z') });
+    await createRequest(database.db, {
+      userId: randomUUID(),
+      kind: 'access',
+      status: 'completed',
+      now: new Date('2026-04-01T00:00:00Z'),
+    });
     const attention = await requestsNeedingAttention(database.db, now);
     expect(attention.overdue.map((r) => r.id)).toEqual([overdue.id]);
     expect(attention.nearDue.map((r) => r.id)).toEqual([near.id]);

@@ -5,7 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { art30Record, buildPolicy, dataMap, PURPOSE_IDS, renderPolicyHtml } from '#shared/privacy/index.ts';
 
-const controller = { name: 'Example <Ltd>', contact: 'privacy@example.com', dpo: 'dpo@example.com', jurisdiction: 'EU', policyUrl: undefined };
+const controller = {
+  name: 'Example <Ltd>',
+  contact: 'privacy@example.com',
+  dpo: 'dpo@example.com',
+  jurisdiction: 'EU',
+  policyUrl: undefined,
+};
 
 describe('privacy policy', () => {
   it('is versioned by its content', () => {

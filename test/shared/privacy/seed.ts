@@ -171,7 +171,9 @@ async function genericValue(
     case 'json':
       return JSON.stringify({ marker });
     default:
-      throw new Error(`seed: no generic value for ${table}.${column.column_name} (${column.udt_name}); add an override`);
+      throw new Error(
+        `seed: no generic value for ${table}.${column.column_name} (${column.udt_name}); add an override`,
+      );
   }
 }
 
@@ -191,7 +193,9 @@ export async function seedEverything(
   const live = await liveColumns(base.db);
   const missing = [...live.keys()].filter((table) => !SEEDS[table]);
   if (missing.length > 0) {
-    throw new Error(`seed: no seed for table(s) ${missing.join(', ')}: add an entry to SEEDS in test/shared/privacy/seed.ts`);
+    throw new Error(
+      `seed: no seed for table(s) ${missing.join(', ')}: add an entry to SEEDS in test/shared/privacy/seed.ts`,
+    );
   }
   // Parents before children (scan_runs before scan_findings); the checkpoint signs the audit head, so it goes last.
   const LAST = ['scan_findings', 'audit_checkpoints'];
@@ -215,12 +219,17 @@ export async function seedEverything(
     }
     const names = Object.keys(values);
     const query = sql.raw(`insert into "${table}" (${names.map((name) => `"${name}"`).join(', ')}) values (`);
-    query.append(sql.join(names.map((name) => {
-      const value = values[name];
-      return value !== null && typeof value === 'object' && 'queryChunks' in (value as object)
-        ? (value as ReturnType<typeof sql>)
-        : sql`${value}`;
-    }), sql.raw(', ')));
+    query.append(
+      sql.join(
+        names.map((name) => {
+          const value = values[name];
+          return value !== null && typeof value === 'object' && 'queryChunks' in (value as object)
+            ? (value as ReturnType<typeof sql>)
+            : sql`${value}`;
+        }),
+        sql.raw(', '),
+      ),
+    );
     query.append(sql.raw(')'));
     await base.db.execute(query);
     ctx.stored[table] = { ...ctx.stored[table], ...values };

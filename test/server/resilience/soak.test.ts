@@ -1,0 +1,195 @@
+/**
+ * Threat: a slow leak that only shows after hours in production. A bounded soak of mixed load against the real
+ * product (`npm start`'s server/main.ts, all roles, webhook mode): authenticated API calls, sign-ins, health
+ * checks and webhook updates through autocannon, with the process's RSS sampled every second. After a
+ * warm-up, the least-squares slope of RSS over time must stay under a small bound; the slope is printed.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { textMessage } from '#test/fixtures/updates.ts';
+import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
+import { signedInitData } from '#test/helpers/init-data.ts';
+import { type PrivateRedis, startPrivateRedis } from '#test/helpers/redis-server.ts';
+import { type SpawnedServer, spawnServer } from '#test/helpers/spawn-server.ts';
+import { type BotApiStub, startBotApiStub } from './bot-api-stub.ts';
+import { type ProductDatabases, productDatabases, send } from './harness.ts';
+
+const WEBHOOK_SECRET = 'resilience-soak-webhook-secret-0123456789';
+const METRICS_TOKEN = 'resilience-soak-metrics-token-0123456789abcdef';
+const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 90);
+/** The bound on the growth of RSS's floor after warm-up (the second half of the run). */
+const MAX_SLOPE_MB_PER_MIN = 1;
+const STARTUP_LIMIT_MS = 180_000;
+
+let stub: BotApiStub;
+let redis: PrivateRedis;
+let databases: ProductDatabases;
+let server: SpawnedServer;
+
+beforeAll(async () => {
+  stub = await startBotApiStub();
+  redis = await startPrivateRedis({ appendonly: false });
+  databases = await productDatabases();
+  server = await spawnServer(
+    {
+      BOT_TOKEN: TEST_BOT_TOKEN,
+      BOT_MODE: 'webhook',
+      PUBLIC_URL: 'https://bot.example.test',
+      TELEGRAM_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      TELEGRAM_API_ROOT: stub.apiRoot,
+      REDIS_URL: redis.url,
+      LOG_LEVEL: 'warn',
+      METRICS_TOKEN,
+      // Every request does its real work: the load comes from one address, which would be rate-limited.
+      RATE_LIMITS: 'auth=1000000/60,api=1000000/60,global=1000000/60',
+      ...databases.env,
+    },
+    STARTUP_LIMIT_MS,
+  );
+}, STARTUP_LIMIT_MS + 30_000);
+afterAll(async () => {
+  await server?.stop();
+  if (server) rmSync(server.dataDir, { recursive: true, force: true });
+  await databases?.close();
+  await redis?.close();
+  await stub?.stop();
+});
+
+/** Resident set size of a process in MB (Linux /proc). */
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0) / 1024;
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: { x: number; y: number }[]): number {
+  const n = points.length;
+  const meanX = points.reduce((sum, p) => sum + p.x, 0) / n;
+  const meanY = points.reduce((sum, p) => sum + p.y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.x - meanX) * (p.y - meanY);
+    den += (p.x - meanX) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+let sequence = 0;
+/** A small pool of Telegram users, so the load repeats like real traffic instead of only adding rows. */
+const telegramIdOf = () => 7_300_000 + (sequence % 50);
+
+describe('soak: mixed load with memory sampled', () => {
+  it(
+    `shows no RSS growth trend over ${SOAK_SECONDS} s of mixed load`,
+    async () => {
+      const signIn = await send(`${server.url}/api/v1/auth/telegram`, {
+        method: 'POST',
+        body: { initData: signedInitData({ user: { id: 7_299_999, first_name: 'Soak' }, queryId: 'AAHsoak0' }) },
+      });
+      expect(signIn.status).toBe(200);
+      const accessToken = (JSON.parse(signIn.body as string) as { accessToken: string }).accessToken;
+
+      const pid = server.child.pid as number;
+      const samples: { x: number; y: number }[] = [];
+      const heapSamples: { x: number; y: number }[] = [];
+      const started = Date.now();
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          const x = (Date.now() - started) / 60_000;
+          samples.push({ x, y: rssMb(pid) });
+          const metrics = await send(`${server.url}/metrics`, {
+            headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+          });
+          const heap = /nodejs_heap_size_used_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)/.exec(metrics.body ?? '')?.[1];
+          if (heap) heapSamples.push({ x, y: Number(heap) / 1024 / 1024 });
+          await sleep(1_000);
+        }
+      })();
+
+      const statuses: Record<string, number> = {};
+      const options: autocannon.Options = {
+        url: server.url,
+        connections: 8,
+        duration: SOAK_SECONDS,
+        requests: [
+          { method: 'GET', path: '/api/v1/me', headers: { authorization: `Bearer ${accessToken}` } },
+          { method: 'GET', path: '/healthz' },
+          {
+            method: 'POST',
+            path: '/telegram/webhook',
+            headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': WEBHOOK_SECRET },
+            setupRequest: (request) => {
+              sequence += 1;
+              const text = sequence % 2 === 0 ? '/start' : '/help';
+              return {
+                ...request,
+                body: JSON.stringify(textMessage(text, { id: telegramIdOf(), first_name: 'Soak' })),
+              };
+            },
+          },
+          {
+            method: 'POST',
+            path: '/api/v1/auth/telegram',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (request) => {
+              sequence += 1;
+              const initData = signedInitData({
+                user: { id: telegramIdOf(), first_name: 'Soak' },
+                queryId: `AAHsoak${sequence}`,
+              });
+              return { ...request, body: JSON.stringify({ initData }) };
+            },
+          },
+          { method: 'GET', path: '/readyz' },
+        ],
+      };
+      const result = await new Promise<autocannon.Result>((resolve, reject) => {
+        const instance = autocannon(options, (error, done) => (error ? reject(error) : resolve(done)));
+        instance.on('response', (_client, statusCode) => {
+          statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
+        });
+      });
+      sampling = false;
+      await sampler;
+
+      const secondHalf = samples.slice(Math.floor(samples.length / 2));
+      const mbPerMin = slope(secondHalf);
+      // Garbage collection makes RSS a saw-tooth; a leak raises its floor. The floor: the least RSS in each
+      // 10-second window of the second half, and its slope.
+      const floor: { x: number; y: number }[] = [];
+      for (let i = 0; i + 10 <= secondHalf.length; i += 10) {
+        const window = secondHalf.slice(i, i + 10);
+        const least = window.reduce((min, point) => (point.y < min.y ? point : min));
+        floor.push(least);
+      }
+      const floorMbPerMin = slope(floor);
+      const peak = Math.max(...samples.map((s) => s.y));
+      console.info(
+        `soak ${SOAK_SECONDS} s: ${result.requests.total} requests (${Math.round(result.requests.average)}/s), ` +
+          `statuses ${JSON.stringify(statuses)}, errors ${result.errors}, timeouts ${result.timeouts}; ` +
+          `RSS ${samples[0]?.y.toFixed(1)} → ${samples.at(-1)?.y.toFixed(1)} MB (peak ${peak.toFixed(1)}), ` +
+          `slope over the second half ${mbPerMin.toFixed(2)} MB/min (of its floor ${floorMbPerMin.toFixed(2)}); V8 heap used ` +
+          `${heapSamples[0]?.y.toFixed(1)} → ${heapSamples.at(-1)?.y.toFixed(1)} MB, slope over the second half ` +
+          `${slope(heapSamples.slice(Math.floor(heapSamples.length / 2))).toFixed(2)} MB/min; RSS ` +
+          `every 5 s: ${samples
+            .filter((_, i) => i % 5 === 0)
+            .map((s) => s.y.toFixed(0))
+            .join(' ')}`,
+      );
+
+      expect(result.errors).toBe(0);
+      expect(result.timeouts).toBe(0);
+      expect(result.non2xx).toBe(0);
+      expect(samples.length).toBeGreaterThan(SOAK_SECONDS * 0.8);
+      expect(floor.length).toBeGreaterThanOrEqual(3);
+      expect(floorMbPerMin).toBeLessThan(MAX_SLOPE_MB_PER_MIN);
+      // Still serving after the soak.
+      expect((await send(`${server.url}/readyz`)).status).toBe(200);
+    },
+    (SOAK_SECONDS + 60) * 1000,
+  );
+});
