@@ -63,7 +63,7 @@ beforeAll(async () => {
     connection: () => app.redis.createBullConnection(),
     redisPrefix: app.redisPrefix,
   });
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   await workers?.close();
   await app?.close();

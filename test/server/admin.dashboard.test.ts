@@ -20,7 +20,7 @@ beforeAll(async () => {
   admin = await signInAs(t, 'admin');
   user = await signInAs(t, 'user');
   factor.enrol(admin.userId, '246810');
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   await t?.close();
 });

@@ -28,7 +28,9 @@ afterAll(async () => {
   await t.close();
 });
 
-function setRole(actor: SignedIn, targetUserId: string, role: UserRole) {
+async function setRole(actor: SignedIn, targetUserId: string, role: UserRole) {
+  // Admin routes need a fresh second factor (step-up, tested in test/server/mfa/): recorded as step-up does.
+  await t.services.sessions.markSecondFactor(actor.sessionId, Math.floor(Date.now() / 1000));
   return t.app.inject({
     method: 'PUT',
     url: `/api/v1/admin/users/${targetUserId}/role`,

@@ -76,6 +76,16 @@ const HANDLER_REFUSALS: Record<string, Record<string, Verdict>> = {
   // A leaked key must not mint or renew keys for itself, whatever its scopes (shared/api-keys).
   'POST /api/v1/api-keys': { 'api key': '403 API_KEY_CANNOT_MANAGE_KEYS' },
   'POST /api/v1/api-keys/:id/rotate': { 'api key': '403 API_KEY_CANNOT_MANAGE_KEYS' },
+  // The matrix's made-up challenge and code are refused by the handler, after the auth layer let them through.
+  'POST /api/v1/auth/mfa/verify': {
+    anonymous: '401 MFA_CHALLENGE_INVALID',
+    readonly: '401 MFA_CHALLENGE_INVALID',
+    user: '401 MFA_CHALLENGE_INVALID',
+    admin: '401 MFA_CHALLENGE_INVALID',
+    'api key': '401 MFA_CHALLENGE_INVALID',
+  },
+  // An enrolment was started by the route before; the matrix's code is not the current one.
+  'POST /api/v1/mfa/enrolment/confirm': { user: '401 SECOND_FACTOR_INVALID', admin: '401 SECOND_FACTOR_INVALID' },
 };
 
 interface Caller {
@@ -216,10 +226,9 @@ async function verdictOf(route: RouteEntry, caller: Caller): Promise<Verdict> {
 /** The verdict the declaration (and the stated handler refusals) call for. */
 function expectedVerdict(route: RouteEntry, caller: Caller): Verdict {
   const { permission, stepUpSeconds } = route.config;
-  const verdict = route.config.public
-    ? 'passes auth'
-    : (HANDLER_REFUSALS[`${route.method === 'HEAD' ? 'GET' : route.method} ${route.url}`]?.[caller.name] ??
-      caller.expected(permission as Permission, stepUpSeconds));
+  const refusal = HANDLER_REFUSALS[`${route.method === 'HEAD' ? 'GET' : route.method} ${route.url}`]?.[caller.name];
+  const verdict =
+    refusal ?? (route.config.public ? 'passes auth' : caller.expected(permission as Permission, stepUpSeconds));
   return route.method === 'HEAD' && verdict !== 'passes auth' ? (verdict.split(' ')[0] as Verdict) : verdict;
 }
 

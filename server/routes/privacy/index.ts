@@ -357,7 +357,8 @@ export async function privacyRoutes(fastify: FastifyInstance, options: PrivacyRo
           { format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('html')])) },
           { additionalProperties: false },
         ),
-        response: { 404: ErrorBody },
+        // The file is streamed as it is on disk (a stream bypasses the serializer).
+        response: { 200: Type.String({ description: 'The export file (JSON or HTML)' }), 404: ErrorBody },
       },
     },
     async (request, reply) => {

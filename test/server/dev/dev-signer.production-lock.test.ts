@@ -61,7 +61,7 @@ describe('routes of the development signer', () => {
       database: off.database,
       secrets: off.secrets,
     });
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await on?.close();
     await off?.close();

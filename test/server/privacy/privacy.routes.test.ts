@@ -35,7 +35,7 @@ beforeAll(async () => {
     redisPrefix: t.redisPrefix,
   });
   [user, other, admin] = [await signInAs(t, 'user'), await signInAs(t, 'user'), await signInAs(t, 'admin')];
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   await workers?.close();
   await t?.close();

@@ -32,7 +32,7 @@ beforeAll(async () => {
   fake = createTestBot({ db: t.database.db });
   person = await signInAs(t, 'user');
   admin = await signInAs(t, 'admin');
-}, 60_000);
+}, 180_000);
 afterAll(async () => t?.close());
 
 const telegram = () => ({ botToken: TEST_BOT_TOKEN, apiRoot: 'https://api.telegram.invalid', fetch: fake.fetch });

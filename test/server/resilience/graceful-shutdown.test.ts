@@ -16,7 +16,7 @@ import { signedInitData } from '#test/helpers/init-data.ts';
 import { type PrivateRedis, startPrivateRedis } from '#test/helpers/redis-server.ts';
 import { type SpawnedServer, spawnServer } from '#test/helpers/spawn-server.ts';
 import { type BotApiStub, startBotApiStub } from './bot-api-stub.ts';
-import { errorCode, type Outcome, type ProductDatabases, productDatabases, send, waitFor } from './harness.ts';
+import { cleanUp, errorCode, type Outcome, type ProductDatabases, productDatabases, send, waitFor } from './harness.ts';
 
 const WEBHOOK_SECRET = 'resilience-webhook-secret-0123456789abcdef';
 /** How long the stub takes to answer each sendMessage: a /start (two replies) stays in flight about 1.2 s. */
@@ -49,10 +49,12 @@ beforeAll(async () => {
 }, STARTUP_LIMIT_MS + 30_000);
 afterAll(async () => {
   if (server && server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
-  if (server) rmSync(server.dataDir, { recursive: true, force: true });
-  await databases?.close();
-  await redis?.close();
-  await stub?.stop();
+  await cleanUp(
+    () => server && rmSync(server.dataDir, { recursive: true, force: true }),
+    () => databases?.close(),
+    () => redis?.close(),
+    () => stub?.stop(),
+  );
 });
 
 let nextUserId = 7_100_000;

@@ -138,3 +138,16 @@ export function errorCode(outcome: Outcome): string | undefined {
     return undefined;
   }
 }
+
+/** Runs every cleanup step even when one fails, then throws the first failure. */
+export async function cleanUp(...steps: (() => unknown)[]): Promise<void> {
+  let first: unknown;
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      first ??= error;
+    }
+  }
+  if (first !== undefined) throw first;
+}

@@ -16,7 +16,7 @@ import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
 import { type PrivateRedis, startPrivateRedis } from '#test/helpers/redis-server.ts';
 import { bearer, type SignedIn, signInAs } from '#test/helpers/sign-in.ts';
-import { startTestWorkers, timed, waitFor } from './harness.ts';
+import { cleanUp, startTestWorkers, timed, waitFor } from './harness.ts';
 
 /** The longest a request may take while Redis is down: failing fast, not waiting for a timeout. */
 const OUTAGE_REQUEST_LIMIT_MS = 2_000;
@@ -37,11 +37,13 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
-  await workers?.close();
-  await t?.close(); // its database too
-  await redis?.close();
-  await server?.close(); // its folder (and so every key it held) goes with it
-  if (t) rmSync(t.config.dataDir, { recursive: true, force: true });
+  await cleanUp(
+    () => workers?.close(),
+    () => t?.close(), // its database too
+    () => redis?.close(),
+    () => server?.close(), // its folder (and so every key it held) goes with it
+    () => t && rmSync(t.config.dataDir, { recursive: true, force: true }),
+  );
 });
 
 const exportFor = (person: SignedIn) =>

@@ -41,7 +41,7 @@ beforeAll(async () => {
   userKeys = createUserKeys({ keystore: keystore.db, ring });
   const audit = createAuditLog({ db: database.db, cipher: userKeys });
   ctx = await seedEverything({ db: database.db, userKeys, audit, masterKey, telegramId: 777_000_123 });
-}, 60_000);
+}, 180_000);
 afterAll(async () => {
   await database?.close();
   await keystore?.close();
