@@ -32,6 +32,7 @@ import { startFeature } from './features/start.ts';
 import { statsFeature } from './features/stats.ts';
 import { unhandledFeature } from './features/unhandled.ts';
 import { type MessageKey, pickLocale, translator } from './i18n/index.ts';
+import { intake } from './intake.ts';
 import { decisionGuard } from './middleware/decisions.ts';
 
 export interface BotDeps {
@@ -58,6 +59,8 @@ export interface BotDeps {
   mfa?: MfaService;
   /** A conversation wait's timeout in ms (10 minutes by default). */
   conversationWaitMs?: number;
+  /** Messages older than this on arrival are dropped (bot/intake.ts). Default 600. */
+  maxUpdateAgeSeconds?: number;
   /** Intrusion-detection decisions: enforced on every update; /decisions and /stats for admins. */
   defense?: { service: Defense; redis: Redis; redisPrefix: string; metrics?: Metrics | undefined };
   /** Vulnerability scans (/scan for admins); the feature is off without it. */
@@ -97,6 +100,19 @@ export function createBot(token: string, deps: BotDeps): Bot<Context> {
   const bot = new Bot<Context>(token, config);
   const log = deps.logger.child({ component: 'bot' });
 
+  if (deps.redis) {
+    // First of all: each update once, none from bots, none stale (bot/intake.ts).
+    const redis = deps.redis;
+    bot.use(
+      intake({
+        redis,
+        redisPrefix: deps.redisPrefix ?? 'tsp',
+        botId: () => bot.botInfo.id,
+        maxAgeSeconds: deps.maxUpdateAgeSeconds ?? 600,
+        logger: deps.logger,
+      }),
+    );
+  }
   bot.use(sequentialize(updateSequenceKey));
   bot.use(async (ctx, next) => {
     ctx.locale = pickLocale(ctx.from?.language_code);

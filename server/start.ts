@@ -118,6 +118,7 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         audit: services.audit,
         redis: redis.client,
         redisPrefix: config.redisPrefix,
+        maxUpdateAgeSeconds: config.bot.maxUpdateAgeSeconds,
         mfa: services.mfa,
         defense: {
           service: services.defense,

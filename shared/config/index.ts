@@ -78,6 +78,7 @@ export const EnvSchema = Type.Object({
   ROLES: Str(),
   BOT_TOKEN: Str({ pattern: '^[0-9]{3,20}:[A-Za-z0-9_-]{30,}$' }),
   BOT_MODE: Type.Optional(Type.Union([Type.Literal('polling'), Type.Literal('webhook')])),
+  BOT_MAX_UPDATE_AGE_SECONDS: Int(10, 86_400),
   PUBLIC_URL: Str({ pattern: '^https?://[^\\s/]+' }),
   TELEGRAM_WEBHOOK_SECRET: Str({ pattern: '^[A-Za-z0-9_-]{1,256}$' }),
   TELEGRAM_API_ROOT: Str({ pattern: '^https?://[^\\s]+$' }),
@@ -143,6 +144,7 @@ const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
   TELEGRAM_API_ROOT: 'must be an http(s):// URL',
   ADMIN_TELEGRAM_IDS: 'must be comma-separated numeric Telegram ids',
   INIT_DATA_MAX_AGE_SECONDS: 'must be an integer from 60 to 86400',
+  BOT_MAX_UPDATE_AGE_SECONDS: 'must be an integer from 10 to 86400',
   TELEGRAM_THIRD_PARTY_BOT_ID: 'must be the numeric id of the bot (the digits before ":" in its token)',
   STARTUP_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
   SHUTDOWN_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
@@ -198,6 +200,8 @@ export interface Config {
     token: string | undefined;
     mode: 'polling' | 'webhook';
     apiRoot: string;
+    /** Messages older than this when they arrive (queued during downtime) are dropped unhandled. */
+    maxUpdateAgeSeconds: number;
   };
   publicUrl: string | undefined;
   adminTelegramIds: readonly number[];
@@ -591,6 +595,7 @@ export function parseConfig(source: Record<string, string | undefined>, options:
       token: env.BOT_TOKEN,
       mode: botMode,
       apiRoot: (env.TELEGRAM_API_ROOT ?? DEFAULT_TELEGRAM_API_ROOT).replace(/\/+$/, ''),
+      maxUpdateAgeSeconds: env.BOT_MAX_UPDATE_AGE_SECONDS ?? 600,
     },
     publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
     adminTelegramIds: (env.ADMIN_TELEGRAM_IDS ?? '')

@@ -131,6 +131,8 @@ export function createTestBot(deps: {
   mfa?: BotDeps['mfa'];
   /** A conversation wait's timeout in ms. */
   conversationWaitMs?: number;
+  /** Messages older than this are dropped by the intake (needs `redis`). */
+  maxUpdateAgeSeconds?: number;
   /** Consent gate, /privacy, /mydata, /dsr. */
   privacy?: BotDeps['privacy'];
 }): TestBot {
@@ -173,6 +175,7 @@ export function createTestBot(deps: {
     ...(deps.redis ? { redis: deps.redis, redisPrefix: deps.redisPrefix ?? 'test' } : {}),
     ...(deps.mfa ? { mfa: deps.mfa } : {}),
     ...(deps.conversationWaitMs !== undefined ? { conversationWaitMs: deps.conversationWaitMs } : {}),
+    ...(deps.maxUpdateAgeSeconds !== undefined ? { maxUpdateAgeSeconds: deps.maxUpdateAgeSeconds } : {}),
     ...(deps.privacy ? { privacy: deps.privacy } : {}),
   });
   return {

@@ -25,7 +25,10 @@ const me = (token: string) =>
   t.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `Bearer ${token}` } });
 
 beforeAll(async () => {
-  t = await buildTestApp({ env: { BOT_TOKEN: TEST_BOT_TOKEN } });
+  t = await buildTestApp({
+    // Every reuse here comes from one address: the token-replay scenario would ban it (test/server/defense).
+    env: { BOT_TOKEN: TEST_BOT_TOKEN, DEFENSE_SCENARIOS: 'token-replay=off' },
+  });
   telegram = createTestBot({ db: t.database.db }); // only its recording fetch is used: the Bot API edge
   workers = await startWorkers({
     database: t.database,
