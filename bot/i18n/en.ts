@@ -240,8 +240,7 @@ export const en = {
   'mydata.erase_code': 'Two-factor authentication is on: send your 6-digit code (or a backup code) to confirm.',
   'mydata.erase_code_wrong': 'That code did not work. Nothing was deleted.',
   'mydata.erase_use_app': 'Two-factor authentication is on: confirm the deletion in the app, with your code.',
-  'mydata.erase_scheduled':
-    '🗓 Your data will be deleted on {date}. Until then you can cancel.',
+  'mydata.erase_scheduled': '🗓 Your data will be deleted on {date}. Until then you can cancel.',
   'mydata.erase_cancel': '↩️ Cancel the deletion',
   'mydata.erase_cancelled': '✅ Cancelled. Your data stays.',
   'mydata.erase_not_cancellable': 'This deletion can no longer be cancelled.',
@@ -259,12 +258,11 @@ export const en = {
   'mydata.status_completed': 'done',
   'mydata.status_cancelled': 'cancelled',
   'mydata.status_failed': 'failed',
-  'notify.privacy_extended':
-    '🗓 We need more time for your data request: we will answer by {until}. Reason: {reason}',
-  'notify.privacy_erasure_scheduled':
-    '🗑 Your data will be deleted on {date}, as you asked. Until then you can cancel.',
+  'notify.privacy_extended': '🗓 We need more time for your data request: we will answer by {until}. Reason: {reason}',
+  'notify.privacy_erasure_scheduled': '🗑 Your data will be deleted on {date}, as you asked. Until then you can cancel.',
   'notify.privacy_erasure_cancelled': '✅ The deletion of your data was cancelled. Your data stays.',
-  'notify.security_tip_1': '💡 Tip: turn on two-factor codes with /mfa; a stolen Telegram session alone then cannot sign in.',
+  'notify.security_tip_1':
+    '💡 Tip: turn on two-factor codes with /mfa; a stolen Telegram session alone then cannot sign in.',
   'notify.security_tip_2': '💡 Tip: end the sessions you no longer use with /sessions.',
   'dsr.queue_title': '📋 <b>Data requests queue</b> ({count} open)',
   'dsr.queue_empty': '📋 No open data requests.',
@@ -272,9 +270,11 @@ export const en = {
   'dsr.overdue_flag': ' ⚠️ OVERDUE',
   'dsr.near_flag': ' ⏰ due soon',
   'dsr.extend_button': '🗓 +{months}m for {n}',
-  'dsr.extend_reason': 'Send the reason for extending request {n} by {months} month(s) (10-500 characters). The person will see it.',
+  'dsr.extend_reason':
+    'Send the reason for extending request {n} by {months} month(s) (10-500 characters). The person will see it.',
   'dsr.extended': '✅ Extended to {until}; the person was told.',
-  'dsr.alert': '⚠️ <b>Data requests need attention</b>: {overdue} overdue, {near} due within 3 days. Send /dsr to see the queue.',
+  'dsr.alert':
+    '⚠️ <b>Data requests need attention</b>: {overdue} overdue, {near} due within 3 days. Send /dsr to see the queue.',
   'dsr.not_admin': 'This is for admins.',
 } as const;
 

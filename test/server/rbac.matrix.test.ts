@@ -84,6 +84,8 @@ const HANDLER_REFUSALS: Record<string, Record<string, Verdict>> = {
     admin: '401 MFA_CHALLENGE_INVALID',
     'api key': '401 MFA_CHALLENGE_INVALID',
   },
+  // Erasure is the account owner's own act, in a session: a leaked key must not be able to delete the account.
+  'POST /api/v1/privacy/erasure': { 'api key': '403 SESSION_REQUIRED' },
   // An enrolment was started by the route before; the matrix's code is not the current one.
   'POST /api/v1/mfa/enrolment/confirm': { user: '401 SECOND_FACTOR_INVALID', admin: '401 SECOND_FACTOR_INVALID' },
 };
