@@ -19,6 +19,7 @@ import type { ScannerService } from '#shared/scanner/index.ts';
 import type { SessionStore } from '#shared/tokens/sessions.ts';
 import type { Context } from './context.ts';
 import { installConversations } from './conversations/index.ts';
+import { adminStepUpGate } from './features/admin-step-up.ts';
 import { apiKeysFeature } from './features/api-keys.ts';
 import { consentFeature } from './features/consent.ts';
 import { decisionsFeature } from './features/decisions.ts';
@@ -174,6 +175,13 @@ export function createBot(token: string, deps: BotDeps): Bot<Context> {
           }),
           // After /start, /help and /mfa: an admin without MFA can use nothing else.
           adminMfaGate({ db: deps.db, mfa: deps.mfa, adminTelegramIds: deps.adminTelegramIds }),
+          // Then every admin command and button needs a code from the last 10 minutes.
+          adminStepUpGate({
+            db: deps.db,
+            mfa: deps.mfa,
+            ...conversationStore,
+            ...(deps.conversationWaitMs !== undefined ? { waitMs: deps.conversationWaitMs } : {}),
+          }),
         ]
       : []),
     ...(deps.privacy

@@ -95,9 +95,9 @@ export function decisionsFeature(deps: DecisionsFeatureDeps) {
     return nonce;
   };
 
-  composer.chatType('private').command('decisions', async (ctx) => {
+  composer.chatType('private').command('decisions', async (ctx, next) => {
     const admin = await adminOf(ctx);
-    if (!admin) return ctx.reply(ctx.t('defense.admins_only'));
+    if (!admin) return next(); // answered like an unknown command: no hint that admin commands exist
     const decisions = await defense.decisions.listActive(LIST_LIMIT);
     if (decisions.length === 0) return ctx.reply(ctx.t('defense.none'));
     const keyboard = new InlineKeyboard();

@@ -236,11 +236,9 @@ export function privacyFeature(deps: PrivacyFeatureDeps) {
     return person !== null && person.status === 'active' && roleHas(person.role, 'admin:users:write');
   };
 
-  feature.command('dsr', async (ctx) => {
-    if (!(await isAdmin(ctx))) {
-      await ctx.reply(ctx.t('dsr.not_admin'));
-      return;
-    }
+  feature.command('dsr', async (ctx, next) => {
+    // Answered like an unknown command: no hint that admin commands exist.
+    if (!(await isAdmin(ctx))) return next();
     const queue = await deps.privacy.queue();
     if (queue.length === 0) {
       await ctx.reply(ctx.t('dsr.queue_empty'));

@@ -105,12 +105,10 @@ export function scanFeature(deps: ScanFeatureDeps) {
     await ctx.reply(text, { parse_mode: 'HTML', ...(keyboard ? { reply_markup: keyboard } : {}) });
   }
 
-  feature.command('scan', async (ctx) => {
+  feature.command('scan', async (ctx, next) => {
     const person = await personOf(ctx);
-    if (!may(person, 'admin:security:read')) {
-      await ctx.reply(ctx.t('scan.not_allowed'));
-      return;
-    }
+    // Answered like an unknown command: no hint that admin commands exist.
+    if (!may(person, 'admin:security:read')) return next();
     await sendReport(ctx, person);
   });
 

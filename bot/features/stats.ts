@@ -16,9 +16,10 @@ export interface StatsFeatureDeps {
 
 export function statsFeature(deps: StatsFeatureDeps) {
   const composer = new Composer<Context>();
-  composer.chatType('private').command('stats', async (ctx) => {
+  composer.chatType('private').command('stats', async (ctx, next) => {
     const user = await findUserByTelegramId(deps.db, ctx.from.id);
-    if (user?.role !== 'admin' || user.status !== 'active') return ctx.reply(ctx.t('defense.admins_only'));
+    // Answered like an unknown command: no hint that admin commands exist.
+    if (user?.role !== 'admin' || user.status !== 'active') return next();
     const [kpis, hours, active] = await Promise.all([
       computeKpis(deps.db),
       eventsByHour(deps.db, 24),

@@ -71,7 +71,6 @@ export const en = {
   'defense.review_button': 'Ask for a review',
   'defense.review_requested': 'Thanks: an admin will review this decision.',
   'defense.review_unavailable': 'This decision cannot be reviewed (it has ended or is not about you).',
-  'defense.admins_only': 'This command is for admins.',
   'defense.none': 'No active decisions.',
   'defense.list_header': 'Active decisions ({count}):',
   'defense.list_item': '{n}. {scenario}: {kind} on {target} until {until}{automated}',
@@ -147,6 +146,7 @@ export const en = {
   'stepup.wrong_code': 'That code didn’t match ({left} {tries} left).',
   'stepup.failed': 'That code didn’t match, so I stopped. Nothing changed.',
   'stepup.not_enrolled': 'This needs two-factor codes. Set them up with /mfa first.',
+  'stepup.verified_retry': '✅ Verified for 10 minutes. Send the command again, or tap the button again.',
   'notify.mfa_enabled': '🔐 Two-factor codes were turned on for your account. If this was not you, contact an admin.',
   'notify.mfa_disabled': '🔓 Two-factor codes were turned off for your account. If this was not you, contact an admin.',
   'notify.mfa_locked_bot':
@@ -275,7 +275,6 @@ export const en = {
   'dsr.extended': '✅ Extended to {until}; the person was told.',
   'dsr.alert':
     '⚠️ <b>Data requests need attention</b>: {overdue} overdue, {near} due within 3 days. Send /dsr to see the queue.',
-  'dsr.not_admin': 'This is for admins.',
 } as const;
 
 export type MessageKey = keyof typeof en;
