@@ -71,6 +71,11 @@ export interface MfaServiceDeps {
   /** Epoch ms (tests fix it). */
   now?: () => number;
   lockout?: Lockout;
+  /**
+   * True while intrusion detection has locked the person's second factor (a `factor_lockout` decision, e.g.
+   * after a brute force spread over channels): every code check answers 'locked', on every channel.
+   */
+  isLockedByDecision?: (userId: string) => boolean;
 }
 
 export interface MfaService extends SecondFactor {
@@ -196,6 +201,7 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     channel: MfaChannel,
     allowBackupCode: boolean,
   ): Promise<SecondFactorResult> => {
+    if (deps.isLockedByDecision?.(userId)) return 'locked';
     if ((await lockout.check(userId, channel)).locked) return 'locked';
     const factor = await factorOf(userId);
     if (factor?.status !== 'active') return 'not_enrolled';
