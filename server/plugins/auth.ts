@@ -14,6 +14,9 @@ import { type Permission, permissionsOf } from '#shared/identity/rbac.ts';
 import type { TokenSigner } from '#shared/tokens/jwt.ts';
 import type { SessionStore } from '#shared/tokens/sessions.ts';
 
+/** How recent an admin's second factor must be on every admin route (the MFA issue's default: 10 minutes). */
+export const ADMIN_STEP_UP_SECONDS = 600;
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The permission this route needs. Every /api/ route declares one, or `public: true`. */
@@ -87,13 +90,17 @@ export const authPlugin = fp<AuthPluginOptions>(
     app.decorateRequest('principal', undefined);
 
     // A route under /api/ with no declared permission is a bug that would ship an open endpoint: refuse it.
+    // Every admin route needs a recent second factor (step-up), whether or not it says so itself.
     app.addHook('onRoute', (route) => {
       if (!route.url.startsWith('/api/')) return;
-      const config = (route.config ?? {}) as { permission?: Permission; public?: boolean };
+      const config = (route.config ?? {}) as { permission?: Permission; public?: boolean; stepUpSeconds?: number };
       if (!config.permission && config.public !== true) {
         throw new Error(
           `Route ${String(route.method)} ${route.url} declares no permission (config.permission or config.public)`,
         );
+      }
+      if (config.permission?.startsWith('admin:') && config.stepUpSeconds === undefined) {
+        config.stepUpSeconds = ADMIN_STEP_UP_SECONDS;
       }
     });
 

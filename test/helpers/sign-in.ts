@@ -63,6 +63,12 @@ export async function giveRole(t: TestApp, userId: string, role: UserRole): Prom
   await t.services.sessions.setRole(userId, role);
 }
 
+/** Records a second factor verified now on the session (as step-up does), for routes that need one. */
+export async function withSecondFactor(t: Pick<TestApp, 'services'>, signedIn: SignedIn): Promise<SignedIn> {
+  await t.services.sessions.markSecondFactor(signedIn.sessionId, Math.floor(Date.now() / 1000));
+  return signedIn;
+}
+
 /** Signs a person in with `role` (a fresh Telegram id per call unless `user` is given). */
 export async function signInAs(
   t: TestApp,

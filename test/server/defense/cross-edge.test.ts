@@ -11,7 +11,7 @@ import { defenseDecisions } from '#shared/db/schema-defense.ts';
 import { callbackQuery, textMessage } from '#test/fixtures/updates.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { createTestBot, TEST_BOT_TOKEN, type TestBot } from '#test/helpers/create-test-bot.ts';
-import { bearer, nextTelegramId, type SignedIn, signIn } from '#test/helpers/sign-in.ts';
+import { bearer, nextTelegramId, type SignedIn, signIn, withSecondFactor } from '#test/helpers/sign-in.ts';
 import { noticesOf } from './helpers.ts';
 
 const ADMIN_TELEGRAM_ID = 555_000_002;
@@ -124,7 +124,7 @@ describe('a ban earned in the API', () => {
   });
 
   it('ends when an admin lifts it, at both edges', async () => {
-    const admin = await signIn(t.app, { id: ADMIN_TELEGRAM_ID, first_name: 'Admin' });
+    const admin = await withSecondFactor(t, await signIn(t.app, { id: ADMIN_TELEGRAM_ID, first_name: 'Admin' }));
     const [decision] = await t.database.db.select().from(defenseDecisions);
     const lifted = await t.app.inject({
       method: 'DELETE',

@@ -9,7 +9,7 @@ import { generateApiKey } from '#shared/api-keys/format.ts';
 import { DECISION_RESYNC_MS } from '#shared/defense/decisions.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
-import { bearer, nextTelegramId, type SignedIn, signIn } from '#test/helpers/sign-in.ts';
+import { bearer, nextTelegramId, type SignedIn, signIn, withSecondFactor } from '#test/helpers/sign-in.ts';
 import { eventually } from './helpers.ts';
 
 const ADMIN_TELEGRAM_ID = 555_000_003;
@@ -26,7 +26,7 @@ let admin: SignedIn;
 beforeAll(async () => {
   a = await buildTestApp({ env: ENV });
   b = await buildTestApp({ env: ENV, database: a.database, secrets: a.secrets, redisPrefix: a.redisPrefix });
-  admin = await signIn(a.app, { id: ADMIN_TELEGRAM_ID, first_name: 'Admin' });
+  admin = await withSecondFactor(a, await signIn(a.app, { id: ADMIN_TELEGRAM_ID, first_name: 'Admin' }));
 });
 afterAll(async () => {
   await b.close();

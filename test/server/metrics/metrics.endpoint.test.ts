@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
-import { bearer, nextTelegramId, type SignedIn, signIn } from '#test/helpers/sign-in.ts';
+import { bearer, nextTelegramId, type SignedIn, signIn, withSecondFactor } from '#test/helpers/sign-in.ts';
 import { freshInitData, telegramSignIn } from '../defense/helpers.ts';
 
 const METRICS_TOKEN = 'metrics-token-for-tests-0123456789abcdef';
@@ -22,7 +22,7 @@ beforeAll(async () => {
   t = await buildTestApp({
     env: { BOT_TOKEN: TEST_BOT_TOKEN, ADMIN_TELEGRAM_IDS: String(ADMIN_TELEGRAM_ID), METRICS_TOKEN },
   });
-  admin = await signIn(t.app, { id: ADMIN_TELEGRAM_ID, first_name: 'Admin' });
+  admin = await withSecondFactor(t, await signIn(t.app, { id: ADMIN_TELEGRAM_ID, first_name: 'Admin' }));
   person = await signIn(t.app, { id: nextTelegramId(), first_name: 'Pia' });
   const created = await t.app.inject({
     method: 'POST',

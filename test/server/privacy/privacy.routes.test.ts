@@ -15,7 +15,7 @@ import { mfaFactors } from '#shared/db/schema-mfa.ts';
 import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
-import { bearer, type SignedIn, signInAs } from '#test/helpers/sign-in.ts';
+import { bearer, type SignedIn, signInAs, withSecondFactor } from '#test/helpers/sign-in.ts';
 
 let t: TestApp;
 let workers: RunningWorkers;
@@ -34,7 +34,11 @@ beforeAll(async () => {
     connection: () => t.redis.createBullConnection(),
     redisPrefix: t.redisPrefix,
   });
-  [user, other, admin] = [await signInAs(t, 'user'), await signInAs(t, 'user'), await signInAs(t, 'admin')];
+  [user, other, admin] = [
+    await signInAs(t, 'user'),
+    await signInAs(t, 'user'),
+    await withSecondFactor(t, await signInAs(t, 'admin')),
+  ];
 }, 180_000);
 afterAll(async () => {
   await workers?.close();

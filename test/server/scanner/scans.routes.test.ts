@@ -16,7 +16,7 @@ import { auditLog } from '#shared/db/schema.ts';
 import { createLogger } from '#shared/logger.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { createTestBot, TEST_BOT_TOKEN, type TestBot } from '#test/helpers/create-test-bot.ts';
-import { bearer, type SignedIn, signInAs } from '#test/helpers/sign-in.ts';
+import { bearer, type SignedIn, signInAs, withSecondFactor } from '#test/helpers/sign-in.ts';
 
 const FIXTURES = join(PROJECT_ROOT, 'test', 'fixtures', 'scanner');
 
@@ -76,7 +76,7 @@ beforeAll(async () => {
     prefix: bullPrefix(t.redisPrefix),
   });
   await events.waitUntilReady();
-  admin = await signInAs(t, 'admin');
+  admin = await withSecondFactor(t, await signInAs(t, 'admin'));
   member = await signInAs(t, 'user');
 });
 afterAll(async () => {
