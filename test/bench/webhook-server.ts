@@ -14,10 +14,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createInterface } from 'node:readline';
 import Fastify from 'fastify';
+import { upsertTelegramUser } from '#shared/identity/users.ts';
 import { CONSENT_PURPOSES } from '#shared/privacy/index.ts';
 import { buildTestApp } from '../helpers/build-test-app.ts';
 import { createTestBot, TEST_BOT_TOKEN } from '../helpers/create-test-bot.ts';
-import { signIn } from '../helpers/sign-in.ts';
 
 const variant = process.argv[2];
 if (variant !== 'webhook' && variant !== 'bare-webhook')
@@ -61,13 +61,14 @@ if (variant === 'webhook') {
   const base = await buildTestApp({ env });
   const seeding = Date.now();
   const seed = async (id: number) => {
-    const person = await signIn(base.app, { id, first_name: 'Bench' });
+    // As the bot's /start registers a person, then their saved choices in the consent step.
+    const { user } = await upsertTelegramUser(base.database.db, { telegramId: id, adminTelegramIds: [] });
     await base.services.privacy.recordConsent(
-      { userId: person.userId, source: 'bot' },
+      { userId: user.id, source: 'bot' },
       CONSENT_PURPOSES.map((purposeId) => ({ purposeId, granted: true })),
       'bot',
     );
-    if (!(await base.services.privacy.hasCurrentConsentDecisions(person.userId))) {
+    if (!(await base.services.privacy.hasCurrentConsentDecisions(user.id))) {
       throw new Error('seeding consent failed');
     }
   };

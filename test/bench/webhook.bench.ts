@@ -18,6 +18,13 @@ const ROUNDS = 5;
 const SECONDS = 3;
 const CONNECTIONS = 10;
 const GOAL_UPDATES_PER_SECOND = 5_000;
+/**
+ * Senders, each registered with their consent choices saved, taken in turn. The bot's decision guard lets one
+ * person send BOT_BURST_UPDATES updates per BOT_BURST_WINDOW_MS before the flood scenario counts them (and then
+ * throttles, with one reply and silence after), so the pool is what keeps each person within ordinary use:
+ * it carries up to USERS * BOT_BURST_UPDATES / window updates/s; a faster run fails the reply check.
+ */
+const USERS = 2_000;
 
 type Variant = 'webhook' | 'bare-webhook';
 
@@ -40,7 +47,7 @@ interface Stats {
 }
 
 async function startServer(variant: Variant): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/webhook-server.ts', variant], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/webhook-server.ts', variant, String(USERS)], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });

@@ -254,11 +254,14 @@ export async function privacyRoutes(fastify: FastifyInstance, options: PrivacyRo
       },
     },
     async (request) => {
-      const userId = principalOf(request).userId;
+      const principal = principalOf(request);
+      const userId = principal.userId;
       const rows = await privacy.listRequests(userId);
-      // A fresh 15-minute link for the newest finished export only (only its hash is stored).
+      // A fresh 15-minute link for the newest finished export only (only its hash is stored), and only to a
+      // caller who could ask for the export now: with MFA on, a session with a fresh second factor.
       const latest = rows.find((row) => row.kind === 'access' && row.status === 'completed');
-      const link = latest ? await privacy.downloadLink(userId, latest.id) : null;
+      const mayDownload = principal.kind === 'user' ? !(await stepUpMissing(principal)) : !(await isEnrolled(userId));
+      const link = latest && mayDownload ? await privacy.downloadLink(userId, latest.id) : null;
       return { requests: rows.map((row) => requestView(row, row.id === latest?.id ? link : null)) };
     },
   );
@@ -266,7 +269,8 @@ export async function privacyRoutes(fastify: FastifyInstance, options: PrivacyRo
   app.post(
     '/api/v1/privacy/export',
     {
-      config: { permission: 'privacy:write', requires: ['redis'] },
+      // With MFA on, a copy of everything needs a fresh second factor (an API key of such a person is refused).
+      config: { permission: 'privacy:write', requires: ['redis'], stepUpIfEnrolledSeconds: DEFAULT_STEP_UP_SECONDS },
       schema: {
         summary: 'Ask for a copy of your data (GDPR Arts. 15, 20); delivered in the chat and as a download link',
         tags: ['privacy'],
@@ -312,8 +316,12 @@ export async function privacyRoutes(fastify: FastifyInstance, options: PrivacyRo
     },
   );
 
+  async function isEnrolled(userId: string): Promise<boolean> {
+    return options.isMfaEnrolled !== undefined && (await options.isMfaEnrolled(userId));
+  }
+
   async function stepUpMissing(principal: Extract<Principal, { kind: 'user' }>): Promise<boolean> {
-    if (!options.isMfaEnrolled || !(await options.isMfaEnrolled(principal.userId))) return false;
+    if (!(await isEnrolled(principal.userId))) return false;
     return (
       principal.secondFactorAt === undefined || Date.now() / 1000 - principal.secondFactorAt > DEFAULT_STEP_UP_SECONDS
     );
