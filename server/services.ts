@@ -125,7 +125,7 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     notify,
     // Backup codes are HMACs under a pepper derived from MASTER_KEY: a database leak alone cannot test guesses.
     pepper: deriveKey(secrets.masterKey, BACKUP_CODE_PEPPER_PURPOSE),
-    // A factor lockout decided by intrusion detection stops code checks on every channel (local cache, no I/O).
+    // A factor lockout decided by intrusion detection stops API code checks (local cache, no I/O).
     isLockedByDecision: (userId) => defense.isFactorLocked(userId),
     // The reset completes in a delayed job on the `mfa` queue (the worker's periodic sweep is the fallback).
     scheduleReset: async (resetId, effectiveAt) => {

@@ -73,7 +73,7 @@ export interface MfaServiceDeps {
   lockout?: Lockout;
   /**
    * True while intrusion detection has locked the person's second factor (a `factor_lockout` decision, e.g.
-   * after a brute force spread over channels): every code check answers 'locked', on every channel.
+   * after a brute force over many sessions): code checks on the API channel answer 'locked'.
    */
   isLockedByDecision?: (userId: string) => boolean;
 }
@@ -194,14 +194,38 @@ export function createMfaService(deps: MfaServiceDeps): MfaService {
     return outcome.locked ? 'locked' : 'invalid';
   };
 
-  /** The shared check: lock first, then TOTP (6 digits) or, when allowed, a backup code. */
+  /**
+   * One code check at a time per person and channel: a burst of concurrent guesses would otherwise all pass
+   * the lock check before the first failure is counted. A check that finds another in flight is refused as
+   * 'locked' without looking at its code.
+   */
+  const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
   const verifyCode = async (
     userId: string,
     code: string,
     channel: MfaChannel,
     allowBackupCode: boolean,
   ): Promise<SecondFactorResult> => {
-    if (deps.isLockedByDecision?.(userId)) return 'locked';
+    const busyKey = `${deps.prefix}:mfa:busy:${userId}:${channel}`;
+    const token = randomToken(16);
+    if ((await deps.redis.set(busyKey, token, 'PX', 15_000, 'NX')) !== 'OK') return 'locked';
+    try {
+      return await verifyCodeAlone(userId, code, channel, allowBackupCode);
+    } finally {
+      await deps.redis.eval(RELEASE, 1, busyKey, token);
+    }
+  };
+
+  /** The shared check: lock first, then TOTP (6 digits) or, when allowed, a backup code. */
+  const verifyCodeAlone = async (
+    userId: string,
+    code: string,
+    channel: MfaChannel,
+    allowBackupCode: boolean,
+  ): Promise<SecondFactorResult> => {
+    // An intrusion-detection lockout holds on the API channel only: the bot is the owner's own channel (their
+    // Telegram account), so someone with an API session alone can never lock the owner out of it.
+    if (channel === 'api' && deps.isLockedByDecision?.(userId)) return 'locked';
     if ((await lockout.check(userId, channel)).locked) return 'locked';
     const factor = await factorOf(userId);
     if (factor?.status !== 'active') return 'not_enrolled';
