@@ -23,6 +23,7 @@ import {
   exportSubject,
   getRequest,
   type PrivacyJob,
+  removeExpiredExportFiles,
   requestsNeedingAttention,
   runErasure,
 } from '#shared/privacy/index.ts';
@@ -184,7 +185,9 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
         const due = await dueErasures(db);
         let completed = 0;
         for (const request of due) if ((await eraseJob(request.id)).status === 'completed') completed += 1;
-        return { due: due.length, completed };
+        // Decrypted export files do not outlive their download period by more than a day.
+        const filesRemoved = await removeExpiredExportFiles(exportDir);
+        return { due: due.length, completed, filesRemoved };
       }
       case 'retention': {
         const report = await applyRetention({ db, dryRun: data.dryRun ?? deps.retentionDryRun ?? false });

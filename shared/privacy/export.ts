@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { UserFieldCipher } from '../crypto/field-cipher.ts';
 import type { Db } from '../db/index.ts';
@@ -190,6 +190,36 @@ export async function exportSubject(
   await once(htmlOut, 'finish');
   await input.onProgress?.(100, 'done');
   return { jsonPath, htmlPath, counts, bytes: out.bytesWritten };
+}
+
+/** How long an export's files stay on disk (decrypted personal data: as short as a download allows). */
+export const EXPORT_FILE_TTL_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Deletes every export file older than `maxAgeMs` (by modification time), so decrypted copies do not pile up
+ * in the data folder and its backups. Runs with the erasure sweep. @returns how many files were removed.
+ */
+export async function removeExpiredExportFiles(
+  dir: string,
+  maxAgeMs = EXPORT_FILE_TTL_MS,
+  now = Date.now(),
+): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return 0; // no export yet
+  }
+  let removed = 0;
+  for (const name of names) {
+    const path = join(dir, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isFile() && now - info.mtimeMs > maxAgeMs) {
+      await rm(path, { force: true });
+      removed += 1;
+    }
+  }
+  return removed;
 }
 
 /** Deletes an export's files (after erasure, or when the download period is over). */
