@@ -15,6 +15,7 @@ import type { Principal } from '#shared/identity/principal.ts';
 import {
   applyRetention,
   art30Record,
+  getPrivacySettings,
   OPEN_STATUSES,
   type PrivacyService,
   type PurposeView,
@@ -199,6 +200,24 @@ export async function privacyRoutes(fastify: FastifyInstance, options: PrivacyRo
       );
       if (!purpose) throw privacyError('PURPOSE_NOT_FOUND');
       return purposeView(purpose);
+    },
+  );
+
+  app.get(
+    '/api/v1/privacy/restriction',
+    {
+      config: { permission: 'privacy:read' },
+      schema: {
+        summary: 'Whether processing of your data is restricted to storage (GDPR Art. 18)',
+        tags: ['privacy'],
+        response: {
+          200: Type.Object({ restricted: Type.Boolean(), restrictedAt: Type.Union([Type.String(), Type.Null()]) }),
+        },
+      },
+    },
+    async (request) => {
+      const settings = await getPrivacySettings(options.db, principalOf(request).userId);
+      return { restricted: settings.restricted, restrictedAt: settings.restrictedAt?.toISOString() ?? null };
     },
   );
 

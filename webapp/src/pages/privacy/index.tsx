@@ -269,6 +269,7 @@ function Requests({ setMessage }: { setMessage: (m: Message) => void }) {
 function Rights({ setMessage }: { setMessage: (m: Message) => void }) {
   const { api } = useApp();
   const consents = useResource<{ purposes: Purpose[] }>('/api/v1/privacy/consents');
+  const restriction = useResource<{ restricted: boolean }>('/api/v1/privacy/restriction');
   const [restricted, setRestricted] = useState<boolean | null>(null);
   const [objected, setObjected] = useState<Record<string, boolean>>({});
   const [languageCode, setLanguageCode] = useState('');
@@ -279,8 +280,8 @@ function Rights({ setMessage }: { setMessage: (m: Message) => void }) {
     setObjected(Object.fromEntries(consents.data.purposes.map((p) => [p.id, p.objected === true])));
   }, [consents.status, consents.data]);
 
-  // The API offers no read of the restriction yet: the switch shows what was set in this visit.
-  const shownRestricted = restricted ?? false;
+  // What was set in this visit, else what the server says.
+  const shownRestricted = restricted ?? (restriction.status === 'ready' ? restriction.data.restricted : false);
 
   const save = async (id: string, action: () => Promise<unknown>, done: string, revert?: () => void) => {
     setBusy(id);
