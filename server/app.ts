@@ -235,7 +235,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     isShuttingDown,
   });
   if (deps.bot && deps.config.bot.mode === 'webhook') {
-    await app.register(telegramRoutes, { bot: deps.bot, secretToken: deps.secrets.webhookSecret });
+    await app.register(telegramRoutes, {
+      bot: deps.bot,
+      secretToken: deps.secrets.webhookSecret,
+      audit: services.audit,
+      redis: deps.redis.client,
+      redisPrefix: deps.redisPrefix,
+    });
   }
   await app.register(dashboardRoutes, {
     db: deps.database.db,

@@ -5,6 +5,7 @@
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { telegramRoutes } from '#server/routes/telegram/index.ts';
+import { auditLog } from '#shared/db/schema-audit.ts';
 import { textMessage } from '#test/fixtures/updates.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { createTestBot, type TestBot } from '#test/helpers/create-test-bot.ts';
@@ -38,6 +39,20 @@ describe('POST /telegram/webhook', () => {
     const response = await post({ 'x-telegram-bot-api-secret-token': wrong }, textMessage('/start'));
     expect(response.statusCode).toBe(401);
     expect(testBot.calls).toHaveLength(0);
+  });
+
+  it('records a wrong secret as one security event per address and minute', async () => {
+    const rejected = async () =>
+      (await t.database.db.select().from(auditLog)).filter((row) => row.action === 'security.webhook_rejected');
+    const before = (await rejected()).length;
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await post({ 'x-telegram-bot-api-secret-token': 'x'.repeat(40) }, textMessage('/start'))).statusCode,
+      ).toBe(401);
+    const after = await rejected();
+    expect(after.length).toBeLessThanOrEqual(before + 1);
+    expect(after.length).toBeGreaterThanOrEqual(1);
+    expect(after.at(-1)).toMatchObject({ result: 'denied', reasonCode: 'WEBHOOK_SECRET_INVALID' });
   });
 
   it('handles an update with the right secret: the bot answers /start', async () => {

@@ -4,15 +4,22 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { type Bot, webhookCallback } from 'grammy';
+import type { Redis } from 'ioredis';
 import Type from 'typebox';
 import type { Context } from '#bot/context.ts';
 import { WEBHOOK_PATH } from '#bot/run.ts';
+import type { AuditLog } from '#shared/audit/index.ts';
 import { WEBHOOK_SECRET_MIN_LENGTH } from '#shared/config/index.ts';
 import { constantTimeEqual } from '#shared/crypto/random.ts';
+import { rateKeyForIp } from '#shared/defense/rate-key.ts';
 
 export interface TelegramRoutesOptions {
   bot: Bot<Context>;
   secretToken: string;
+  /** A wrong secret is a security event: one audit entry per address and minute (a flood writes one row). */
+  audit?: Pick<AuditLog, 'record'>;
+  redis?: Redis;
+  redisPrefix?: string;
 }
 
 /** Telegram retries a webhook that takes longer than this; answer before it does. */
@@ -22,6 +29,23 @@ export async function telegramRoutes(app: FastifyInstance, options: TelegramRout
   if (options.secretToken.length < WEBHOOK_SECRET_MIN_LENGTH) {
     throw new Error(`Webhook mode needs TELEGRAM_WEBHOOK_SECRET of at least ${WEBHOOK_SECRET_MIN_LENGTH} characters`);
   }
+  async function recordRejection(ip: string, requestId: string): Promise<void> {
+    const { audit, redis } = options;
+    if (!audit || !redis) return;
+    const marker = `${options.redisPrefix ?? 'tsp'}:webhook-rejected:${rateKeyForIp(ip)}`;
+    const first = await redis.set(marker, '1', 'EX', 60, 'NX').catch(() => null);
+    if (first !== 'OK') return;
+    await audit.record({
+      actor: { type: 'anonymous' },
+      action: 'security.webhook_rejected',
+      result: 'denied',
+      reasonCode: 'WEBHOOK_SECRET_INVALID',
+      source: 'api',
+      requestId,
+      ip, // stored truncated by the audit log
+    });
+  }
+
   const handle = webhookCallback(options.bot, 'fastify', {
     secretToken: options.secretToken,
     onTimeout: 'return',
@@ -46,6 +70,7 @@ export async function telegramRoutes(app: FastifyInstance, options: TelegramRout
       // Checked here (constant time) for our JSON error shape; grammY checks again before handling.
       const given = request.headers['x-telegram-bot-api-secret-token'];
       if (typeof given !== 'string' || !constantTimeEqual(given, options.secretToken)) {
+        await recordRejection(request.ip, request.id);
         return reply.status(401).send({ error: { code: 'WEBHOOK_SECRET_INVALID', message: 'Not authorised.' } });
       }
       await handle(request, reply);
