@@ -124,7 +124,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     frameworkErrors, // malformed URLs answer in our error shape too
     genReqId: () => randomUUID(),
     requestIdHeader: false, // ids are ours; a client cannot inject one into our logs
-    return503OnClosing: true,
+    // While closing, requests on open connections reach the service guard, which answers 503 SHUTTING_DOWN in our
+    // error shape (Fastify's own closing answer has no code).
+    return503OnClosing: false,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: false },
     // Unknown properties are refused (400 naming the field), not silently dropped. Query strings, path
     // parameters and headers are coerced to the declared scalar types (a URL carries only strings); JSON
