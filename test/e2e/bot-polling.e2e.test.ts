@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFailed } from 'vitest';
+import { BOT_COMMANDS } from '#bot/create-bot.ts';
 import { LOCALES } from '#bot/i18n/index.ts';
 import { ALLOWED_UPDATES } from '#bot/run.ts';
 import { type BotApiEmulator, type EmulatedChat, startBotApiEmulator } from '#test/helpers/bot-api-emulator.ts';
@@ -109,12 +110,11 @@ describe('npm start with BOT_TOKEN: the bot runs by long polling in the same pro
     // getMe (token check), the command menu once per locale, deleteWebhook (a stale webhook blocks getUpdates).
     const menus = Object.keys(LOCALES).map(() => 'setMyCommands');
     expect(methods.slice(0, firstPoll)).toEqual(['getMe', ...menus, 'deleteWebhook']);
-    expect(emulator.callsOf('setMyCommands')[0]?.payload.commands).toEqual([
-      { command: 'start', description: expect.any(String) },
-      { command: 'help', description: expect.any(String) },
-      { command: 'sessions', description: expect.any(String) },
-      { command: 'apikeys', description: expect.any(String) },
-    ]);
+    // The menu everyone sees: the user commands, never the admin ones.
+    expect(emulator.callsOf('setMyCommands')[0]?.payload.commands).toEqual(
+      BOT_COMMANDS.map(({ command }) => ({ command, description: expect.any(String) })),
+    );
+    expect(BOT_COMMANDS.map(({ command }) => command)).not.toContain('stats');
     // Long polling (a 30 s timeout held open by the emulator), restricted to the update types the bot handles.
     expect(emulator.callsOf('getUpdates')[0]?.payload).toMatchObject({
       timeout: 30,
@@ -122,10 +122,13 @@ describe('npm start with BOT_TOKEN: the bot runs by long polling in the same pro
     });
   });
 
-  it('/start registers the user and answers with a welcome and a Help button', async () => {
+  it('/start registers the user, answers with a welcome and a Help button, then asks for privacy choices', async () => {
     await alice.sendCommand('/start');
-    const [welcome, ...extra] = await alice.nextBotMessages(1);
+    const [welcome, consent, ...extra] = await alice.nextBotMessages(2);
     expect(extra).toEqual([]);
+    // First contact: the consent step (per-purpose choices, none pre-ticked) follows the welcome.
+    expect(consent?.text).toContain('privacy');
+    expect(buttons(consent ?? {}).some((button) => button.text.startsWith('☑️'))).toBe(false);
     expect(welcome?.chat_id).toBe(ALICE.id);
     expect(welcome?.text).toContain(`Hi ${ALICE.first_name}!`);
     expect(buttons(welcome ?? {})).toContainEqual({ text: 'Help', callback_data: 'help' });
@@ -148,12 +151,12 @@ describe('npm start with BOT_TOKEN: the bot runs by long polling in the same pro
     expect(help?.text).toContain('/help');
   });
 
-  it('plain text gets the polite "I didn\'t understand" answer', async () => {
+  it('before the privacy choices are made, anything but /start, /help and /privacy gets a polite pointer', async () => {
     await alice.sendText('what is my password?');
-    const [reply, ...extra] = await alice.nextBotMessages(1);
+    const [reply, choices, ...extra] = await alice.nextBotMessages(2);
     expect(extra).toEqual([]);
-    expect(reply?.text).toContain("I didn't understand that");
-    expect(reply?.text).toContain('/help');
+    expect(reply?.text).toContain('Please make your privacy choices first');
+    expect(buttons(choices ?? {}).length).toBeGreaterThan(0); // the choices again, ready to tap
   });
 
   it('waits on each long poll instead of spinning or retrying on errors', () => {
