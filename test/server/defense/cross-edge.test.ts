@@ -6,7 +6,7 @@
  * the review request stays open to them.
  */
 import { eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { defenseDecisions } from '#shared/db/schema-defense.ts';
 import { callbackQuery, textMessage } from '#test/fixtures/updates.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
@@ -48,6 +48,11 @@ describe('a ban earned in the API', () => {
     for (let index = 0; index < 20; index += 1) expect((await probe(`guess-${index}`)).statusCode).toBe(404);
     expect(await t.database.db.select().from(defenseDecisions)).toHaveLength(0);
     expect((await probe('guess-20')).statusCode).toBe(404); // the 21st distinct id overflows the bucket
+    // Scenarios run after the event is recorded, off the request's path: wait for the decision to land.
+    await vi.waitFor(async () => expect(await t.database.db.select().from(defenseDecisions)).toHaveLength(1), {
+      timeout: 10_000,
+      interval: 50,
+    });
     const [decision] = await t.database.db.select().from(defenseDecisions);
     expect(decision).toMatchObject({
       scenario: 'user-enumeration',
