@@ -56,10 +56,7 @@ if (!fast) {
 // The PGlite pass must not inherit a server URL.
 vitest('tests on PGlite (unit, integration, e2e)', ['unit', 'integration', 'e2e'], { TEST_DATABASE_URL: undefined });
 if (process.env.TEST_DATABASE_URL) {
-  // The memory soak has shown its trend on the PGlite pass; a shorter one here checks the server variant.
-  vitest('integration tests on the PostgreSQL server', ['integration'], {
-    SOAK_SECONDS: process.env.SOAK_SECONDS ?? '60',
-  });
+  vitest('integration tests on the PostgreSQL server', ['integration'], {});
 } else {
   process.stdout.write('\nTEST_DATABASE_URL is unset: the PostgreSQL-server pass was not run (CI sets it).\n');
 }
