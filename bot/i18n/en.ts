@@ -162,6 +162,9 @@ export const en = {
   'notify.scan_findings':
     '🛡 The security scan found {count} new high-risk finding(s): {critical} critical, {high} high. Tap below to see them.',
   'commands.scan': 'Security scan report (admins)',
+  'commands.decisions': 'Active intrusion-detection decisions (admins)',
+  'commands.stats': 'Security KPIs (admins)',
+  'commands.dsr': 'Data-request queue (admins)',
   'scan.not_allowed': 'This command is for admins.',
   'scan.none': '🛡 <b>Security scan</b>\nNo scan has run yet. Tap “Scan now” to run one.',
   'scan.header':
