@@ -13,6 +13,9 @@ const INTEGRATION_SHARED = [
   'test/shared/**/*.db.test.ts',
 ];
 
+/** The soak test (memory under sustained load), run on its own after the other tests. */
+const SOAK = 'test/server/resilience/soak.test.ts';
+
 export default defineConfig({
   test: {
     // Real PGlite instances and real processes: give them time, never retries.
@@ -35,10 +38,12 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: [...INTEGRATION_SHARED, 'test/server/**/*.test.ts', 'test/bot/**/*.test.ts'],
-          exclude: ['test/bot/i18n*.test.ts'],
+          exclude: ['test/bot/i18n*.test.ts', SOAK],
         },
       },
       { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], fileParallelism: false } },
+      // Memory trends need a machine that is not also running the rest of the suite: npm test runs it alone.
+      { extends: true, test: { name: 'soak', include: [SOAK] } },
     ],
   },
 });

@@ -36,6 +36,7 @@ import { webappPlugin } from './plugins/webapp.ts';
 import type { Queues } from './queues.ts';
 import { dashboardRoutes } from './routes/admin/dashboard.ts';
 import { adminRoutes } from './routes/admin/index.ts';
+import { roleGrantRoutes } from './routes/admin/role-grants.ts';
 import { apiKeyRoutes } from './routes/api-keys/index.ts';
 import { authRoutes } from './routes/auth/index.ts';
 import { decisionRoutes } from './routes/decisions/index.ts';
@@ -230,6 +231,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     audit: services.audit,
     notify: services.notify,
   });
+  // The two-person rule's approvals (promotions to admin wait there for a second admin).
+  await app.register(roleGrantRoutes, {
+    db: deps.database.db,
+    sessions: services.sessions,
+    audit: services.audit,
+    notify: services.notify,
+  });
   await app.register(healthRoutes, {
     database: deps.database,
     keystore: deps.keystore,
@@ -240,6 +248,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await app.register(telegramRoutes, {
       bot: deps.bot,
       secretToken: deps.secrets.webhookSecret,
+      sourceCheck: deps.config.bot.webhookSourceCheck,
       audit: services.audit,
       redis: deps.redis.client,
       redisPrefix: deps.redisPrefix,

@@ -3,6 +3,7 @@
  * ids only; the worker role renders the text in the person's language and sends it through the Bot API.
  */
 import type { DefenseNotice } from '#shared/defense/index.ts';
+import type { RoleGrantNotice } from '#shared/identity/role-grants.ts';
 import type { MfaNotice } from '#shared/mfa/index.ts';
 import type { PrivacyNotice } from '#shared/privacy/service.ts';
 
@@ -22,6 +23,8 @@ export type NotifyJob =
   // A scan opened high or critical findings (shared/scanner): sent to every admin; counts only.
   | { kind: 'scan-findings'; userId: string; scanId: string; critical: number; high: number }
   // Privacy (shared/privacy): a deadline extended (Art. 12(3)), an erasure scheduled or cancelled, a tip.
-  | PrivacyNotice;
+  | PrivacyNotice
+  // The two-person rule (shared/identity/role-grants.ts): a request to every admin, then its outcome.
+  | RoleGrantNotice;
 
 export type Notify = (job: NotifyJob) => Promise<void>;

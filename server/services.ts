@@ -15,6 +15,7 @@ import type { Database } from '#shared/db/index.ts';
 import { createDefense, type Defense, withDetection } from '#shared/defense/index.ts';
 import type { SecondFactor } from '#shared/identity/second-factor.ts';
 import { createInitDataVerifier, type InitDataResult } from '#shared/identity/telegram-login.ts';
+import { backfillTelegramIds, bindUserIdentity, deriveTelegramIdIndexKey } from '#shared/identity/users.ts';
 import type { Logger } from '#shared/logger.ts';
 import { createMetrics, type Metrics } from '#shared/metrics/index.ts';
 import { BACKUP_CODE_PEPPER_PURPOSE, createMfaService, type MfaService } from '#shared/mfa/index.ts';
@@ -80,6 +81,16 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
   const ring = await loadKeyRing(deps.database.db, secrets.masterKey);
   const metrics = createMetrics();
   const userKeys = createUserKeys({ keystore: deps.keystore.db, ring });
+  // Telegram ids are stored only as a blind index and sealed with each person's key (shared/identity/users.ts):
+  // the users functions find these keys through the database handle. Rows from before that are converted first.
+  bindUserIdentity(deps.database.db, {
+    indexKey: deriveTelegramIdIndexKey(secrets.masterKey),
+    cipher: userKeys,
+  });
+  const backfill = await backfillTelegramIds(deps.database.db);
+  if (backfill.converted > 0 || backfill.skipped > 0) {
+    deps.logger.info(backfill, 'Telegram ids moved to the blind index and sealed');
+  }
   const auditTrail = createAuditLog({ db: deps.database.db, cipher: userKeys, logger: deps.logger });
   // Intrusion detection: decisions in PostgreSQL, mirrored in Redis, cached in this process over pub/sub.
   const defense = createDefense({

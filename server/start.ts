@@ -128,6 +128,17 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         },
         scanner: services.scanner,
         privacy: services.privacy,
+        antispam: config.antispam,
+        // /admin: role notices through the notify queue; key rotation queues the re-encryption job.
+        admin: {
+          notify: services.notify,
+          keys: {
+            ring: services.ring,
+            reencrypt: async () => {
+              await queues.crypto.add('reencrypt', { kind: 'reencrypt', requestedAt: new Date().toISOString() });
+            },
+          },
+        },
       });
     } else if (config.roles.has('bot') || config.roles.has('api')) {
       logger.info('Bot disabled: BOT_TOKEN is unset (get one from @BotFather and set BOT_TOKEN to enable it)');

@@ -55,8 +55,11 @@ if (!fast) {
 }
 // The PGlite pass must not inherit a server URL.
 vitest('tests on PGlite (unit, integration, e2e)', ['unit', 'integration', 'e2e'], { TEST_DATABASE_URL: undefined });
+// Alone, so its memory trend is not bent by a machine busy with the other test files.
+vitest('soak test on PGlite', ['soak'], { TEST_DATABASE_URL: undefined });
 if (process.env.TEST_DATABASE_URL) {
   vitest('integration tests on the PostgreSQL server', ['integration'], {});
+  vitest('soak test on the PostgreSQL server', ['soak'], {});
 } else {
   process.stdout.write('\nTEST_DATABASE_URL is unset: the PostgreSQL-server pass was not run (CI sets it).\n');
 }

@@ -20,7 +20,7 @@
  * `conversation.external`, which stores only the returned verdict) and never read the text after a later wait.
  */
 import { type Conversation, conversations, createConversation } from '@grammyjs/conversations';
-import type { Context as BaseContext, Bot, Middleware } from 'grammy';
+import type { Context as BaseContext, Bot, Middleware, Transformer } from 'grammy';
 import { InlineKeyboard } from 'grammy';
 import type { Redis } from 'ioredis';
 import type { Context, ContextFlavor } from '../context.ts';
@@ -45,6 +45,8 @@ export interface ConversationStoreDeps {
   redis: Redis;
   /** The deployment's Redis prefix; state goes under `${redisPrefix}:conv:`. */
   redisPrefix: string;
+  /** Outgoing-call transformers for the conversation's own Api (bot.api's are not applied there). */
+  transformers?: Transformer[];
 }
 
 /** The Redis key prefix of stored conversation state. */
@@ -101,6 +103,7 @@ export function installConversations(bot: Bot<Context>, deps: ConversationStoreD
       // Every conversation speaks the user's language.
       plugins: [
         async (ctx, next) => {
+          if (deps.transformers) ctx.api.config.use(...deps.transformers);
           ctx.locale = pickLocale(ctx.from?.language_code);
           ctx.t = translator(ctx.locale);
           await next();

@@ -8,14 +8,18 @@
  */
 import { Composer, type Middleware } from 'grammy';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
+import { commandsWithPermission } from '../commands.ts';
 import type { Context } from '../context.ts';
 import { defineConversation } from '../conversations/index.ts';
 import { hasFreshBotStepUp, requireStepUp, type StepUpDeps } from './step-up.ts';
 
-/** Admin commands (the features behind them check the role themselves too). */
-export const ADMIN_COMMANDS: readonly string[] = ['decisions', 'stats', 'scan', 'dsr'];
-/** Callback data of admin buttons: lift/extend a decision, run or show a scan, extend a data request. */
-export const ADMIN_CALLBACK = /^(?:dd:[lx]:|scan:|dsr:x:)/;
+/** Admin commands: permission `admin` in the registry (the features behind them check the role themselves too). */
+export const ADMIN_COMMANDS: readonly string[] = commandsWithPermission('admin');
+/**
+ * Callback data of admin buttons: lift/extend a decision, run or show a scan, extend a data request, and the
+ * admin menu (`adm/…` from @grammyjs/menu, `adm:…` its sections and the role-request buttons).
+ */
+export const ADMIN_CALLBACK = /^(?:dd:[lx]:|scan:|dsr:x:|adm[/:])/;
 
 const CONVERSATION_ID = 'admin-step-up';
 

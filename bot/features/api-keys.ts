@@ -1,7 +1,8 @@
 /**
  * /apikeys: the person's API keys with buttons to create (full or read-only), rotate and revoke (after a
  * second tap). A new key is shown once, in its own message. Every button names a key by id and is checked
- * against the tapping person's own keys: someone else's id is "gone", exactly like a revoked one.
+ * against the tapping person's own keys: someone else's id is "gone", exactly like a revoked one. Rotate and the
+ * revoke confirmation carry a single-use nonce bound to the person and the key (bot/callbacks.ts).
  */
 import { Composer, InlineKeyboard } from 'grammy';
 import { type ApiKeyService, type ApiKeyView, defaultScopes } from '#shared/api-keys/index.ts';
@@ -9,18 +10,27 @@ import type { Db } from '#shared/db/index.ts';
 import type { User } from '#shared/db/schema.ts';
 import { roleHas } from '#shared/identity/rbac.ts';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
+import { arg, button, type Callbacks, createCallbacks } from '../callbacks.ts';
 import type { Context } from '../context.ts';
 
 export interface ApiKeysFeatureDeps {
   db: Db;
   service: ApiKeyService;
+  /** Callback data checks and nonces (one per bot); a private one in memory when absent. */
+  callbacks?: Callbacks | undefined;
 }
 
-/** Callback data: `ak:<action>` or `ak:<action>:<key id>` (at most 64 bytes, as Telegram allows). */
-const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
-const ROTATE = new RegExp(`^ak:rot:(${UUID})$`);
-const REVOKE_ASK = new RegExp(`^ak:rev:(${UUID})$`);
-const REVOKE_CONFIRMED = new RegExp(`^ak:rev!:(${UUID})$`);
+/** Callback data: `ak:<action>`, `ak:<action>:<key id>`, destructive ones `ak:<action>:<key id>:<nonce>`. */
+export const API_KEY_BUTTONS = {
+  list: button('ak:list', []),
+  create: button('ak:new', []),
+  createReadOnly: button('ak:new-ro', []),
+  rotate: button('ak:rot', [arg.uuid()], { nonce: true }),
+  revokeAsk: button('ak:rev', [arg.uuid()]),
+  revokeConfirmed: button('ak:rev!', [arg.uuid()], { nonce: true }),
+  cancel: button('ak:cancel', []),
+};
+const B = API_KEY_BUTTONS;
 /** Longest name shown in the list (the full name is up to 64 characters). */
 const NAME_DISPLAY_LENGTH = 32;
 
@@ -54,6 +64,7 @@ export function apiKeysFeature(deps: ApiKeysFeatureDeps) {
   const { service } = deps;
   const composer = new Composer<Context>();
   const feature = composer.chatType('private');
+  const callbacks = deps.callbacks ?? createCallbacks({ db: deps.db });
 
   /** The person behind the update, if they may use keys at all (a reply explains when not). */
   async function ownerOf(ctx: Context, needsWrite: boolean): Promise<User | null> {
@@ -93,13 +104,19 @@ export function apiKeysFeature(deps: ApiKeysFeatureDeps) {
       ...(canWrite ? [] : [ctx.t('apikeys.read_only_role')]),
     ].join('\n\n');
     const keyboard = new InlineKeyboard();
-    if (canWrite) {
-      views.forEach((view, index) => {
+    const telegramId = ctx.from?.id;
+    if (canWrite && telegramId !== undefined) {
+      for (const [index, view] of views.entries()) {
         if (view.status === 'active')
-          keyboard.text(ctx.t('apikeys.rotate_button', { n: index + 1 }), `ak:rot:${view.id}`);
-        keyboard.text(ctx.t('apikeys.revoke_button', { n: index + 1 }), `ak:rev:${view.id}`).row();
-      });
-      keyboard.text(ctx.t('apikeys.new_button'), 'ak:new').text(ctx.t('apikeys.new_read_only_button'), 'ak:new-ro');
+          keyboard.text(
+            ctx.t('apikeys.rotate_button', { n: index + 1 }),
+            await callbacks.issueData(B.rotate, [view.id], telegramId),
+          );
+        keyboard.text(ctx.t('apikeys.revoke_button', { n: index + 1 }), callbacks.data(B.revokeAsk, [view.id])).row();
+      }
+      keyboard
+        .text(ctx.t('apikeys.new_button'), callbacks.data(B.create, []))
+        .text(ctx.t('apikeys.new_read_only_button'), callbacks.data(B.createReadOnly, []));
     }
     await ctx.reply(text, { parse_mode: 'HTML', reply_markup: keyboard });
   }
@@ -109,17 +126,16 @@ export function apiKeysFeature(deps: ApiKeysFeatureDeps) {
     if (owner) await showList(ctx, owner);
   });
 
-  feature.callbackQuery('ak:list', async (ctx) => {
+  callbacks.handle(feature, B.list, async (ctx) => {
     const owner = await ownerOf(ctx, false);
     if (!owner) return;
     await ctx.answerCallbackQuery();
     await showList(ctx, owner);
   });
 
-  feature.callbackQuery(['ak:new', 'ak:new-ro'], async (ctx) => {
+  const create = async (ctx: Context, readOnly: boolean) => {
     const owner = await ownerOf(ctx, true);
     if (!owner) return;
-    const readOnly = ctx.callbackQuery.data === 'ak:new-ro';
     const existing = new Set((await service.list(owner.id)).map((view) => view.name));
     let number = existing.size + 1;
     while (existing.has(ctx.t('apikeys.default_name', { n: number }))) number++;
@@ -139,14 +155,18 @@ export function apiKeysFeature(deps: ApiKeysFeatureDeps) {
         scopes: scopeSummary(ctx, apiKey, owner),
         expires: day(apiKey.expiresAt),
       }),
-      { parse_mode: 'HTML', reply_markup: new InlineKeyboard().text(ctx.t('apikeys.list_button'), 'ak:list') },
+      {
+        parse_mode: 'HTML',
+        reply_markup: new InlineKeyboard().text(ctx.t('apikeys.list_button'), callbacks.data(B.list, [])),
+      },
     );
-  });
+  };
+  callbacks.handle(feature, B.create, (ctx) => create(ctx, false));
+  callbacks.handle(feature, B.createReadOnly, (ctx) => create(ctx, true));
 
-  feature.callbackQuery(ROTATE, async (ctx) => {
+  callbacks.handle(feature, B.rotate, async (ctx, [keyId]) => {
     const owner = await ownerOf(ctx, true);
     if (!owner) return;
-    const keyId = ctx.match[1] ?? '';
     // Checked against the tapping person's own keys: another person's id is simply gone.
     const current = await service.get(owner.id, keyId);
     if (current?.status !== 'active') {
@@ -163,14 +183,16 @@ export function apiKeysFeature(deps: ApiKeysFeatureDeps) {
         oldPrefix: escapeHtml(previous.displayPrefix),
         until: minute(previous.expiresAt),
       }),
-      { parse_mode: 'HTML', reply_markup: new InlineKeyboard().text(ctx.t('apikeys.list_button'), 'ak:list') },
+      {
+        parse_mode: 'HTML',
+        reply_markup: new InlineKeyboard().text(ctx.t('apikeys.list_button'), callbacks.data(B.list, [])),
+      },
     );
   });
 
-  feature.callbackQuery(REVOKE_ASK, async (ctx) => {
+  callbacks.handle(feature, B.revokeAsk, async (ctx, [keyId]) => {
     const owner = await ownerOf(ctx, true);
     if (!owner) return;
-    const keyId = ctx.match[1] ?? '';
     const current = await service.get(owner.id, keyId);
     if (!current) {
       await ctx.answerCallbackQuery({ text: ctx.t('apikeys.gone'), show_alert: true });
@@ -183,16 +205,15 @@ export function apiKeysFeature(deps: ApiKeysFeatureDeps) {
       {
         parse_mode: 'HTML',
         reply_markup: new InlineKeyboard()
-          .text(ctx.t('apikeys.revoke_yes'), `ak:rev!:${current.id}`)
-          .text(ctx.t('apikeys.revoke_cancel'), 'ak:cancel'),
+          .text(ctx.t('apikeys.revoke_yes'), await callbacks.issueData(B.revokeConfirmed, [current.id], ctx.from.id))
+          .text(ctx.t('apikeys.revoke_cancel'), callbacks.data(B.cancel, [])),
       },
     );
   });
 
-  feature.callbackQuery(REVOKE_CONFIRMED, async (ctx) => {
+  callbacks.handle(feature, B.revokeConfirmed, async (ctx, [keyId]) => {
     const owner = await ownerOf(ctx, true);
     if (!owner) return;
-    const keyId = ctx.match[1] ?? '';
     const current = await service.get(owner.id, keyId);
     if (!current) {
       await ctx.answerCallbackQuery({ text: ctx.t('apikeys.gone'), show_alert: true });
@@ -206,7 +227,7 @@ export function apiKeysFeature(deps: ApiKeysFeatureDeps) {
     );
   });
 
-  feature.callbackQuery('ak:cancel', async (ctx) => {
+  callbacks.handle(feature, B.cancel, async (ctx) => {
     await ctx.answerCallbackQuery();
     await ctx.editMessageText(ctx.t('apikeys.revoke_cancelled'));
   });

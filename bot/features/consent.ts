@@ -15,6 +15,7 @@ import {
   PURPOSES,
   type PurposeSpec,
 } from '#shared/privacy/index.ts';
+import { commandSpec, commandsWithPermission } from '../commands.ts';
 import type { Context } from '../context.ts';
 import { POLICY_CALLBACK, sendReceipt } from './privacy.ts';
 
@@ -24,8 +25,8 @@ export interface ConsentFeatureDeps {
   publicUrl: string | undefined;
 }
 
-/** Commands that work before the consent step is done (what the essential purposes allow). */
-export const COMMANDS_BEFORE_CONSENT = ['start', 'help', 'privacy'] as const;
+/** Commands that work before the consent step is done: permission `anyone` in the registry (bot/commands.ts). */
+export const COMMANDS_BEFORE_CONSENT: readonly string[] = commandsWithPermission('anyone');
 /** `cs:t:<mask>` shows the choices after a toggle; `cs:s:<mask>` saves them. Bit i is CONSENT_PURPOSES[i]. */
 const TOGGLE = /^cs:t:(\d{1,3})$/;
 const SAVE = /^cs:s:(\d{1,3})$/;
@@ -119,12 +120,14 @@ export function consentFeature(deps: ConsentFeatureDeps) {
     await sendReceipt(ctx, result);
   });
 
-  // The gate: before the consent step is done, nothing beyond the essentials happens.
+  // The gate: before the consent step is done, nothing beyond the essentials happens. A command the registry
+  // does not know runs nothing and gets the unknown-command reply, the same one a command the person may not
+  // use gets from the command guard (so the gate's answer cannot tell which commands exist).
   feature.use(async (ctx, next) => {
     const command = commandOf(ctx);
     const data = ctx.callbackQuery?.data;
     if (
-      (command && (COMMANDS_BEFORE_CONSENT as readonly string[]).includes(command)) ||
+      (command && (COMMANDS_BEFORE_CONSENT.includes(command) || !commandSpec(command))) ||
       data === POLICY_CALLBACK ||
       data?.startsWith('pv:') ||
       data === 'help'

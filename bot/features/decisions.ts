@@ -12,6 +12,7 @@ import type { Db } from '#shared/db/index.ts';
 import { defenseDecisions } from '#shared/db/schema-defense.ts';
 import { ACTION_NONCE_TTL_SECONDS, type Defense, EXTEND_STEP_SECONDS } from '#shared/defense/index.ts';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
+import { arg, button, type Callbacks, createCallbacks } from '../callbacks.ts';
 import type { Context } from '../context.ts';
 import type { Translate } from '../i18n/index.ts';
 
@@ -20,6 +21,8 @@ export interface DecisionsFeatureDeps {
   defense: Defense;
   redis: Redis;
   redisPrefix: string;
+  /** Callback data checks and refusals (one per bot); a private one when absent. */
+  callbacks?: Callbacks | undefined;
 }
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
@@ -27,6 +30,12 @@ const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 export const ACTION_CALLBACK = new RegExp(`^dd:([lx]):(${UUID}):([A-Za-z0-9_-]{16})$`);
 /** `dd:r:<decision id>`: the subject asks for a review. */
 export const REVIEW_CALLBACK = new RegExp(`^dd:r:(${UUID})$`);
+/** The same buttons, declared for bot/callbacks.ts (the nonce is the defense service's, taken in the handler). */
+export const DECISION_BUTTONS = {
+  lift: button('dd:l', [arg.uuid(), arg.text(/[A-Za-z0-9_-]{16}/)]),
+  extend: button('dd:x', [arg.uuid(), arg.text(/[A-Za-z0-9_-]{16}/)]),
+  review: button('dd:r', [arg.uuid()]),
+};
 /** Most decisions listed at once. */
 const LIST_LIMIT = 10;
 
@@ -76,6 +85,8 @@ export async function renderDefenseNotice(
 export function decisionsFeature(deps: DecisionsFeatureDeps) {
   const { defense } = deps;
   const composer = new Composer<Context>();
+  const callbacks =
+    deps.callbacks ?? createCallbacks({ db: deps.db, redis: deps.redis, redisPrefix: deps.redisPrefix });
 
   /** The tapping person, if they are an active admin. */
   async function adminOf(ctx: Context) {
@@ -126,13 +137,18 @@ export function decisionsFeature(deps: DecisionsFeatureDeps) {
     });
   });
 
-  composer.callbackQuery(ACTION_CALLBACK, async (ctx) => {
-    const [, action, decisionId = '', nonce = ''] = ctx.match;
+  const act = async (ctx: Context, action: 'l' | 'x', decisionId: string, nonce: string) => {
     const admin = await adminOf(ctx);
     // Consumed before anything else: whatever happens next, this button cannot be used again.
     const pending = await defense.takeNonce(nonce);
     if (!admin || !pending || pending.decisionId !== decisionId || pending.adminUserId !== admin.id) {
-      return ctx.answerCallbackQuery({ text: ctx.t('defense.action_expired'), show_alert: true });
+      // A security event too: another person's button, a replayed or a made-up nonce.
+      await callbacks.reject(
+        ctx,
+        pending && (!admin || pending.adminUserId !== admin.id) ? 'WRONG_USER' : 'NONCE_INVALID',
+        { text: ctx.t('defense.action_expired'), show_alert: true },
+      );
+      return;
     }
     const context = { actorUserId: admin.id, source: 'bot' as const };
     if (action === 'l') {
@@ -145,10 +161,11 @@ export function decisionsFeature(deps: DecisionsFeatureDeps) {
     await ctx.answerCallbackQuery({
       text: extended ? ctx.t('defense.extended', { until: minute(extended.expiresAt) }) : ctx.t('defense.gone'),
     });
-  });
+  };
+  callbacks.handle(composer, DECISION_BUTTONS.lift, (ctx, [decisionId, nonce]) => act(ctx, 'l', decisionId, nonce));
+  callbacks.handle(composer, DECISION_BUTTONS.extend, (ctx, [decisionId, nonce]) => act(ctx, 'x', decisionId, nonce));
 
-  composer.callbackQuery(REVIEW_CALLBACK, async (ctx) => {
-    const [, decisionId = ''] = ctx.match;
+  callbacks.handle(composer, DECISION_BUTTONS.review, async (ctx, [decisionId]) => {
     const telegramId = ctx.from.id;
     const user = await findUserByTelegramId(deps.db, telegramId);
     const decision = user ? await defense.requestReview(decisionId, { actorUserId: user.id, source: 'bot' }) : null;

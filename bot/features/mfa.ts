@@ -4,7 +4,8 @@
  * step, 10-minute waits), then 10 backup codes shown once with an "I saved them" button. Enrolled → status
  * with buttons for new backup codes (needs a current TOTP) and turning MFA off (a TOTP or a backup code).
  * Every message that carries a code is deleted as soon as it is read, and the conversations are `sensitive`
- * (bot/conversations): no code is ever written to their stored state.
+ * (bot/conversations): no code is ever written to their stored state. "New backup codes" and "Turn off" carry a
+ * single-use nonce bound to the person (bot/callbacks.ts).
  *
  * Also the admin gate: an admin without MFA can use only /start, /help and /mfa until they enrol.
  */
@@ -13,6 +14,7 @@ import QRCode from 'qrcode';
 import type { Db } from '#shared/db/index.ts';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
 import type { MfaService } from '#shared/mfa/index.ts';
+import { button, type Callbacks, createCallbacks } from '../callbacks.ts';
 import type { Context } from '../context.ts';
 import {
   type BotConversation,
@@ -30,7 +32,17 @@ export interface MfaFeatureDeps {
   redisPrefix: string;
   /** Wait timeout per step; 10 minutes by default (tests may shorten it). */
   waitMs?: number;
+  /** Callback data checks and nonces (one per bot); a private one in memory when absent. */
+  callbacks?: Callbacks | undefined;
 }
+
+/** The /mfa buttons: `mfa:regen:<nonce>`, `mfa:disable:<nonce>`, `mfa:reset-cancel`, `mfa:saved`. */
+export const MFA_BUTTONS = {
+  regenerate: button('mfa:regen', [], { nonce: true }),
+  disable: button('mfa:disable', [], { nonce: true }),
+  resetCancel: button('mfa:reset-cancel', []),
+  saved: button('mfa:saved', []),
+};
 
 /** Codes accepted per enrolment before it stops (the per-channel lockout counts them too). */
 export const ENROL_TRIES = 3;
@@ -133,6 +145,8 @@ export function mfaFeature(deps: MfaFeatureDeps) {
   composer.use(defineConversation(disable, MFA_CONVERSATIONS.disable, { sensitive: true }));
   composer.use(defineConversation(backupCodes, MFA_CONVERSATIONS.backupCodes, { sensitive: true }));
   const feature = composer.chatType('private');
+  const callbacks =
+    deps.callbacks ?? createCallbacks({ db: deps.db, redis: deps.redis, redisPrefix: deps.redisPrefix });
 
   const userIdOf = async (conversation: BotConversation, telegramId: number) =>
     conversation.external(async () => (await findUserByTelegramId(deps.db, telegramId))?.id ?? null);
@@ -274,24 +288,24 @@ export function mfaFeature(deps: MfaFeatureDeps) {
       }),
     ];
     const keyboard = new InlineKeyboard()
-      .text(ctx.t('mfa.regenerate_button'), 'mfa:regen')
-      .text(ctx.t('mfa.disable_button'), 'mfa:disable');
+      .text(ctx.t('mfa.regenerate_button'), await callbacks.issueData(MFA_BUTTONS.regenerate, [], ctx.from.id))
+      .text(ctx.t('mfa.disable_button'), await callbacks.issueData(MFA_BUTTONS.disable, [], ctx.from.id));
     if (status.pendingReset) {
       lines.push(ctx.t('mfa.status_reset', { at: minute(status.pendingReset.effectiveAt) }));
-      keyboard.row().text(ctx.t('mfa.reset_cancel_button'), 'mfa:reset-cancel');
+      keyboard.row().text(ctx.t('mfa.reset_cancel_button'), callbacks.data(MFA_BUTTONS.resetCancel, []));
     }
     await ctx.reply(lines.join('\n\n'), { reply_markup: keyboard });
   });
 
-  feature.callbackQuery('mfa:regen', async (ctx) => {
+  callbacks.handle(feature, MFA_BUTTONS.regenerate, async (ctx) => {
     await ctx.answerCallbackQuery();
     await ctx.conversation.enter(MFA_CONVERSATIONS.backupCodes);
   });
-  feature.callbackQuery('mfa:disable', async (ctx) => {
+  callbacks.handle(feature, MFA_BUTTONS.disable, async (ctx) => {
     await ctx.answerCallbackQuery();
     await ctx.conversation.enter(MFA_CONVERSATIONS.disable);
   });
-  feature.callbackQuery('mfa:reset-cancel', async (ctx) => {
+  callbacks.handle(feature, MFA_BUTTONS.resetCancel, async (ctx) => {
     const user = await findUserByTelegramId(deps.db, ctx.from.id);
     const cancelled = user ? await mfa.cancelReset(user.id, 'bot') : false;
     await ctx.answerCallbackQuery({
@@ -300,7 +314,7 @@ export function mfaFeature(deps: MfaFeatureDeps) {
     });
   });
   // A codes message left from an ended conversation: remove it anyway.
-  feature.callbackQuery('mfa:saved', async (ctx) => {
+  callbacks.handle(feature, MFA_BUTTONS.saved, async (ctx) => {
     await ctx.answerCallbackQuery();
     const message = ctx.callbackQuery.message;
     if (message) await deleteQuietly(ctx, message.chat.id, message.message_id);

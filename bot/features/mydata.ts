@@ -3,7 +3,8 @@
  * edited with its progress, then the files arrive as documents), correct the profile from Telegram, or delete
  * everything: a confirmation, a second-factor code when two-factor authentication is on (a conversation: the
  * code message is deleted and never stored), then a grace period with a Cancel button. Also lists requests
- * with their deadlines.
+ * with their deadlines. The erasure confirmation carries a single-use nonce bound to the person
+ * (bot/callbacks.ts): a replayed or forwarded "Yes, delete" does nothing.
  */
 import { Composer, InlineKeyboard } from 'grammy';
 import type { Db } from '#shared/db/index.ts';
@@ -12,6 +13,7 @@ import { isDomainError } from '#shared/errors.ts';
 import type { SecondFactor } from '#shared/identity/second-factor.ts';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
 import { type PrivacyService, privacyError } from '#shared/privacy/index.ts';
+import { arg, button, type Callbacks, createCallbacks } from '../callbacks.ts';
 import type { Context } from '../context.ts';
 import {
   type BotConversation,
@@ -27,10 +29,24 @@ export interface MydataFeatureDeps {
   mfa?: (SecondFactor & { isEnrolled(userId: string): Promise<boolean> }) | undefined;
   /** True when the conversations plugin is installed (Redis available). */
   conversations: boolean;
+  /** Callback data checks and nonces (one per bot); a private one in memory when absent. */
+  callbacks?: Callbacks | undefined;
 }
 
+/** The /mydata buttons; `md:dy:<nonce>` confirms the erasure, `md:cancel:<request id>` cancels it. */
+export const MYDATA_BUTTONS = {
+  menu: button('md:menu', []),
+  export: button('md:x', []),
+  rectify: button('md:r', []),
+  rectifyRefresh: button('md:rr', []),
+  erase: button('md:d', []),
+  eraseNo: button('md:dn', []),
+  eraseYes: button('md:dy', [], { nonce: true }),
+  cancel: button('md:cancel', [arg.uuid()]),
+};
+const B = MYDATA_BUTTONS;
+
 export const ERASURE_STEP_UP_CONVERSATION = 'privacy-erasure-step-up';
-const CANCEL = /^md:cancel:([0-9a-f-]{36})$/;
 const REQUESTS_SHOWN = 5;
 
 function dateOf(value: Date, locale: string): string {
@@ -49,6 +65,7 @@ function requestLine(ctx: Context, row: PrivacyRequestRow): string {
 export function mydataFeature(deps: MydataFeatureDeps) {
   const composer = new Composer<Context>();
   const feature = composer.chatType('private');
+  const callbacks = deps.callbacks ?? createCallbacks({ db: deps.db });
   const personOf = (ctx: Context) => (ctx.from ? findUserByTelegramId(deps.db, ctx.from.id) : Promise.resolve(null));
 
   /** Schedules the erasure and says when it runs, with the Cancel button. */
@@ -56,7 +73,7 @@ export function mydataFeature(deps: MydataFeatureDeps) {
     try {
       const row = await deps.privacy.requestErasure({ userId, source: 'bot' });
       await ctx.reply(ctx.t('mydata.erase_scheduled', { date: dateOf(row.effectiveAt ?? row.dueAt, ctx.locale) }), {
-        reply_markup: new InlineKeyboard().text(ctx.t('mydata.erase_cancel'), `md:cancel:${row.id}`),
+        reply_markup: new InlineKeyboard().text(ctx.t('mydata.erase_cancel'), callbacks.data(B.cancel, [row.id])),
       });
     } catch (error) {
       if (isDomainError(error) && error.code === 'REQUEST_IN_PROGRESS') await ctx.reply(ctx.t('mydata.in_progress'));
@@ -108,21 +125,21 @@ export function mydataFeature(deps: MydataFeatureDeps) {
         ? [ctx.t('mydata.requests_header'), ...requests.map((row) => requestLine(ctx, row))].join('\n')
         : '';
     const keyboard = new InlineKeyboard()
-      .text(ctx.t('mydata.export'), 'md:x')
+      .text(ctx.t('mydata.export'), callbacks.data(B.export, []))
       .row()
-      .text(ctx.t('mydata.rectify'), 'md:r')
+      .text(ctx.t('mydata.rectify'), callbacks.data(B.rectify, []))
       .row()
-      .text(ctx.t('mydata.erase'), 'md:d');
+      .text(ctx.t('mydata.erase'), callbacks.data(B.erase, []));
     await ctx.reply(ctx.t('mydata.menu', { requests: list }), { parse_mode: 'HTML', reply_markup: keyboard });
   }
 
   feature.command('mydata', menu);
-  feature.callbackQuery('md:menu', async (ctx) => {
+  callbacks.handle(feature, B.menu, async (ctx) => {
     await ctx.answerCallbackQuery();
     await menu(ctx);
   });
 
-  feature.callbackQuery('md:x', async (ctx) => {
+  callbacks.handle(feature, B.export, async (ctx) => {
     const person = await personOf(ctx);
     if (!person) throw privacyError('USER_NOT_FOUND');
     try {
@@ -138,15 +155,15 @@ export function mydataFeature(deps: MydataFeatureDeps) {
     }
   });
 
-  feature.callbackQuery('md:r', async (ctx) => {
+  callbacks.handle(feature, B.rectify, async (ctx) => {
     const person = await personOf(ctx);
     await ctx.answerCallbackQuery();
     await ctx.reply(ctx.t('mydata.rectify_text', { language: person?.languageCode ?? '—' }), {
-      reply_markup: new InlineKeyboard().text(ctx.t('mydata.rectify_refresh'), 'md:rr'),
+      reply_markup: new InlineKeyboard().text(ctx.t('mydata.rectify_refresh'), callbacks.data(B.rectifyRefresh, [])),
     });
   });
 
-  feature.callbackQuery('md:rr', async (ctx) => {
+  callbacks.handle(feature, B.rectifyRefresh, async (ctx) => {
     const person = await personOf(ctx);
     if (!person) throw privacyError('USER_NOT_FOUND');
     await deps.privacy.rectify({ userId: person.id, source: 'bot' }, { languageCode: ctx.from.language_code ?? null });
@@ -155,7 +172,7 @@ export function mydataFeature(deps: MydataFeatureDeps) {
     await ctx.editMessageText(ctx.t('mydata.rectified', { language: updated?.languageCode ?? '—' }));
   });
 
-  feature.callbackQuery('md:d', async (ctx) => {
+  callbacks.handle(feature, B.erase, async (ctx) => {
     await ctx.answerCallbackQuery();
     const exceptions = deps.privacy
       .policy()
@@ -165,18 +182,18 @@ export function mydataFeature(deps: MydataFeatureDeps) {
     await ctx.reply(ctx.t('mydata.erase_confirm', { days: deps.privacy.erasureGraceDays, exceptions }), {
       parse_mode: 'HTML',
       reply_markup: new InlineKeyboard()
-        .text(ctx.t('mydata.erase_yes'), 'md:dy')
+        .text(ctx.t('mydata.erase_yes'), await callbacks.issueData(B.eraseYes, [], ctx.from.id))
         .row()
-        .text(ctx.t('mydata.erase_no'), 'md:dn'),
+        .text(ctx.t('mydata.erase_no'), callbacks.data(B.eraseNo, [])),
     });
   });
 
-  feature.callbackQuery('md:dn', async (ctx) => {
+  callbacks.handle(feature, B.eraseNo, async (ctx) => {
     await ctx.answerCallbackQuery();
     await ctx.editMessageText(ctx.t('mydata.kept'));
   });
 
-  feature.callbackQuery('md:dy', async (ctx) => {
+  callbacks.handle(feature, B.eraseYes, async (ctx) => {
     const person = await personOf(ctx);
     if (!person) throw privacyError('USER_NOT_FOUND');
     await ctx.answerCallbackQuery();
@@ -195,9 +212,8 @@ export function mydataFeature(deps: MydataFeatureDeps) {
     await scheduleErasure(ctx, person.id);
   });
 
-  feature.callbackQuery(CANCEL, async (ctx) => {
+  callbacks.handle(feature, B.cancel, async (ctx, [id]) => {
     const person = await personOf(ctx);
-    const id = CANCEL.exec(ctx.callbackQuery.data)?.[1] ?? '';
     const row = person ? await deps.privacy.cancelErasure({ userId: person.id, source: 'bot' }, id) : null;
     await ctx.answerCallbackQuery();
     if (row) await ctx.editMessageText(ctx.t('mydata.erase_cancelled'));

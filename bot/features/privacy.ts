@@ -2,7 +2,8 @@
  * /privacy: the person's choices per purpose (consent given or withdrawn with one tap, objections, restriction)
  * with a signed consent receipt for every consent decision, and the privacy policy in the chat. Admins also get
  * /dsr: the data request queue with deadlines and buttons to extend one (with a reason the person is told).
- * Also renders the privacy notices the notify worker sends.
+ * Also renders the privacy notices the notify worker sends. The toggles and the extension button carry a
+ * single-use nonce bound to the person and the exact choice (bot/callbacks.ts).
  */
 import { Composer, InlineKeyboard, InputFile } from 'grammy';
 import type { Db } from '#shared/db/index.ts';
@@ -11,6 +12,7 @@ import { roleHas } from '#shared/identity/rbac.ts';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
 import type { ConsentResult, PrivacyNotice, PrivacyService, PurposeView } from '#shared/privacy/index.ts';
 import { deadlineOf, getPrivacySettings, NEAR_DUE_DAYS } from '#shared/privacy/index.ts';
+import { arg, button, type Callbacks, createCallbacks } from '../callbacks.ts';
 import type { Context } from '../context.ts';
 import type { Translate } from '../i18n/index.ts';
 
@@ -18,15 +20,24 @@ export interface PrivacyFeatureDeps {
   db: Db;
   privacy: PrivacyService;
   publicUrl: string | undefined;
+  /** Callback data checks and nonces (one per bot); a private one in memory when absent. */
+  callbacks?: Callbacks | undefined;
 }
 
-/** Callback data: `pv:c:<purpose>:<0|1>` consent, `pv:o:<purpose>:<0|1>` objection, `pv:r:<0|1>` restriction. */
-const CONSENT = /^pv:c:([a-z][a-z0-9_]{0,31}):([01])$/;
-const OBJECTION = /^pv:o:([a-z][a-z0-9_]{0,31}):([01])$/;
-const RESTRICTION = /^pv:r:([01])$/;
 export const POLICY_CALLBACK = 'pv:policy';
-/** `dsr:x:<request id>:<months>` starts an extension (the reason follows as a reply). */
-const EXTEND = /^dsr:x:([0-9a-f-]{36}):([12])$/;
+const PURPOSE_ID = /[a-z][a-z0-9_]{0,31}/;
+/**
+ * `pv:c:<purpose>:<0|1>:<nonce>` consent, `pv:o:<purpose>:<0|1>:<nonce>` objection, `pv:r:<0|1>:<nonce>`
+ * restriction; `dsr:x:<request id>:<months>:<nonce>` starts an extension (the reason follows as a reply).
+ */
+export const PRIVACY_BUTTONS = {
+  policy: button(POLICY_CALLBACK, []),
+  consent: button('pv:c', [arg.text(PURPOSE_ID), arg.oneOf(['0', '1'])], { nonce: true }),
+  objection: button('pv:o', [arg.text(PURPOSE_ID), arg.oneOf(['0', '1'])], { nonce: true }),
+  restriction: button('pv:r', [arg.oneOf(['0', '1'])], { nonce: true }),
+  extend: button('dsr:x', [arg.uuid(), arg.oneOf(['1', '2'])], { nonce: true }),
+};
+const B = PRIVACY_BUTTONS;
 const REASON_PROMPT = /request ([0-9a-f-]{36}) by ([12]) month/;
 const DSR_SHOWN = 15;
 
@@ -79,14 +90,16 @@ export async function sendReceipt(ctx: Context, result: ConsentResult): Promise<
   );
 }
 
-/** The /privacy text and keyboard for the person's current choices. */
-export function renderPrivacy(
+/** The /privacy text and keyboard for the person's current choices (toggles bound to `ctx.from`). */
+export async function renderPrivacy(
   ctx: Context,
   purposes: readonly PurposeView[],
   restricted: boolean,
   version: string,
   policyUrl: string | undefined,
+  callbacks: Callbacks,
 ) {
+  const telegramId = ctx.from?.id ?? 0;
   const lines = [ctx.t('privacy.title'), ''];
   const keyboard = new InlineKeyboard();
   for (const purpose of purposes) {
@@ -103,14 +116,14 @@ export function renderPrivacy(
       keyboard
         .text(
           ctx.t(purpose.granted ? 'privacy.withdraw' : 'privacy.grant', { title: purpose.title }),
-          `pv:c:${purpose.id}:${purpose.granted ? 0 : 1}`,
+          await callbacks.issueData(B.consent, [purpose.id, purpose.granted ? '0' : '1'], telegramId),
         )
         .row();
     } else {
       keyboard
         .text(
           ctx.t(purpose.objected ? 'privacy.unobject' : 'privacy.object', { title: purpose.title }),
-          `pv:o:${purpose.id}:${purpose.objected ? 0 : 1}`,
+          await callbacks.issueData(B.objection, [purpose.id, purpose.objected ? '0' : '1'], telegramId),
         )
         .row();
     }
@@ -120,7 +133,12 @@ export function renderPrivacy(
     '',
     policyUrl ? ctx.t('privacy.policy_line', { version, url: policyUrl }) : ctx.t('privacy.policy_inline', { version }),
   );
-  keyboard.text(ctx.t(restricted ? 'privacy.unrestrict' : 'privacy.restrict'), `pv:r:${restricted ? 0 : 1}`).row();
+  keyboard
+    .text(
+      ctx.t(restricted ? 'privacy.unrestrict' : 'privacy.restrict'),
+      await callbacks.issueData(B.restriction, [restricted ? '0' : '1'], telegramId),
+    )
+    .row();
   keyboard.text(ctx.t('privacy.read_policy'), POLICY_CALLBACK).text(ctx.t('privacy.my_data'), 'md:menu');
   return { text: lines.join('\n'), keyboard };
 }
@@ -167,6 +185,7 @@ function queueLine(ctx: Context, row: PrivacyRequestRow, index: number): string 
 export function privacyFeature(deps: PrivacyFeatureDeps) {
   const composer = new Composer<Context>();
   const feature = composer.chatType('private');
+  const callbacks = deps.callbacks ?? createCallbacks({ db: deps.db });
   const policyUrl = deps.publicUrl ? `${deps.publicUrl}/privacy` : undefined;
 
   const personOf = (ctx: Context) => (ctx.from ? findUserByTelegramId(deps.db, ctx.from.id) : Promise.resolve(null));
@@ -174,7 +193,7 @@ export function privacyFeature(deps: PrivacyFeatureDeps) {
   async function view(ctx: Context, userId: string) {
     const purposes = await deps.privacy.purposes(userId);
     const { restricted } = await restrictionOf(userId);
-    return renderPrivacy(ctx, purposes, restricted, deps.privacy.policy().version, policyUrl);
+    return renderPrivacy(ctx, purposes, restricted, deps.privacy.policy().version, policyUrl, callbacks);
   }
   const restrictionOf = (userId: string) => getPrivacySettings(deps.db, userId);
 
@@ -188,7 +207,7 @@ export function privacyFeature(deps: PrivacyFeatureDeps) {
     await ctx.reply(text, { parse_mode: 'HTML', reply_markup: keyboard, link_preview_options: { is_disabled: true } });
   });
 
-  feature.callbackQuery(POLICY_CALLBACK, async (ctx) => {
+  callbacks.handle(feature, B.policy, async (ctx) => {
     await ctx.answerCallbackQuery();
     await ctx.reply(policyText(ctx, deps.privacy, deps.publicUrl), {
       parse_mode: 'HTML',
@@ -205,30 +224,37 @@ export function privacyFeature(deps: PrivacyFeatureDeps) {
     });
   };
 
-  feature.callbackQuery([CONSENT, OBJECTION, RESTRICTION], async (ctx) => {
+  type Choice =
+    | { kind: 'consent'; purposeId: string; on: boolean }
+    | { kind: 'objection'; purposeId: string; on: boolean }
+    | { kind: 'restriction'; on: boolean };
+  const choose = async (ctx: Context, choice: Choice) => {
     const person = await personOf(ctx);
     if (!person || person.status === 'deleted') {
       await ctx.answerCallbackQuery({ text: ctx.t('privacy.no_account') });
       return;
     }
     const who = { userId: person.id, source: 'bot' as const };
-    const data = ctx.callbackQuery.data;
     let receipt: ConsentResult | undefined;
-    const consent = CONSENT.exec(data);
-    const objection = OBJECTION.exec(data);
-    const restriction = RESTRICTION.exec(data);
-    if (consent?.[1]) {
+    if (choice.kind === 'consent') {
       // Withdrawing is exactly as easy as giving: one tap, and a receipt either way (Art. 7(3)).
-      receipt = await deps.privacy.recordConsent(who, [{ purposeId: consent[1], granted: consent[2] === '1' }], 'bot');
-    } else if (objection?.[1]) {
-      await deps.privacy.setObjection(who, objection[1], objection[2] === '1');
-    } else if (restriction) {
-      await deps.privacy.setRestriction(who, restriction[1] === '1');
+      receipt = await deps.privacy.recordConsent(who, [{ purposeId: choice.purposeId, granted: choice.on }], 'bot');
+    } else if (choice.kind === 'objection') {
+      await deps.privacy.setObjection(who, choice.purposeId, choice.on);
+    } else {
+      await deps.privacy.setRestriction(who, choice.on);
     }
     await ctx.answerCallbackQuery({ text: ctx.t('privacy.updated') });
     await refresh(ctx, person.id);
     if (receipt) await sendReceipt(ctx, receipt);
-  });
+  };
+  callbacks.handle(feature, B.consent, (ctx, [purposeId, on]) =>
+    choose(ctx, { kind: 'consent', purposeId, on: on === '1' }),
+  );
+  callbacks.handle(feature, B.objection, (ctx, [purposeId, on]) =>
+    choose(ctx, { kind: 'objection', purposeId, on: on === '1' }),
+  );
+  callbacks.handle(feature, B.restriction, (ctx, [on]) => choose(ctx, { kind: 'restriction', on: on === '1' }));
 
   // --- Admins: the data request queue ---
   const isAdmin = async (ctx: Context) => {
@@ -246,11 +272,19 @@ export function privacyFeature(deps: PrivacyFeatureDeps) {
     }
     const shown = queue.slice(0, DSR_SHOWN);
     const keyboard = new InlineKeyboard();
-    shown.forEach((row, index) => {
+    for (const [index, row] of shown.entries()) {
       if (row.extendedUntil === null)
-        keyboard.text(ctx.t('dsr.extend_button', { months: 1, n: index + 1 }), `dsr:x:${row.id}:1`);
-      keyboard.text(ctx.t('dsr.extend_button', { months: 2, n: index + 1 }), `dsr:x:${row.id}:2`).row();
-    });
+        keyboard.text(
+          ctx.t('dsr.extend_button', { months: 1, n: index + 1 }),
+          await callbacks.issueData(B.extend, [row.id, '1'], ctx.from.id),
+        );
+      keyboard
+        .text(
+          ctx.t('dsr.extend_button', { months: 2, n: index + 1 }),
+          await callbacks.issueData(B.extend, [row.id, '2'], ctx.from.id),
+        )
+        .row();
+    }
     await ctx.reply(
       [ctx.t('dsr.queue_title', { count: queue.length }), ...shown.map((row, i) => queueLine(ctx, row, i))].join('\n'),
       {
@@ -260,10 +294,9 @@ export function privacyFeature(deps: PrivacyFeatureDeps) {
     );
   });
 
-  feature.callbackQuery(EXTEND, async (ctx) => {
+  callbacks.handle(feature, B.extend, async (ctx, [id, months]) => {
     await ctx.answerCallbackQuery();
     if (!(await isAdmin(ctx))) return;
-    const [, id, months] = EXTEND.exec(ctx.callbackQuery.data) ?? [];
     // The reason comes as a reply to this prompt (force_reply): stateless, and it names the request.
     await ctx.reply(ctx.t('dsr.extend_reason', { n: id ?? '', months: months ?? '' }), {
       reply_markup: { force_reply: true, input_field_placeholder: 'Reason' },

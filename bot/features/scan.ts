@@ -1,7 +1,8 @@
 /**
  * /scan (admins): the latest vulnerability-scan report, with a "Scan now" button. A requested scan runs on
  * the worker, which edits the status message with its progress and finally with the report. Viewing needs
- * `admin:security:read`, scanning `admin:security:write` (the API's rules); requests are audited.
+ * `admin:security:read`, scanning `admin:security:write` (the API's rules); requests are audited. The buttons'
+ * data is checked by bot/callbacks.ts; "Scan now" has no nonce: a repeated tap joins the scan already queued.
  */
 import { Composer, InlineKeyboard } from 'grammy';
 import type { AuditLog } from '#shared/audit/index.ts';
@@ -10,6 +11,7 @@ import type { User } from '#shared/db/schema.ts';
 import { roleHas } from '#shared/identity/rbac.ts';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
 import type { ScannerService, ScanPhase, ScanReport, Severity } from '#shared/scanner/index.ts';
+import { button, type Callbacks, createCallbacks } from '../callbacks.ts';
 import type { Context } from '../context.ts';
 import type { MessageKey, Translate } from '../i18n/index.ts';
 
@@ -17,6 +19,8 @@ export interface ScanFeatureDeps {
   db: Db;
   scanner: ScannerService;
   audit?: Pick<AuditLog, 'record'> | undefined;
+  /** Callback data checks (one per bot); a private one when absent. */
+  callbacks?: Callbacks | undefined;
 }
 
 /** Findings listed in the message (the API has them all); keeps it well under Telegram's 4096 characters. */
@@ -24,6 +28,7 @@ export const FINDINGS_SHOWN = 8;
 const DETAIL_SHOWN_CHARS = 180;
 export const RUN_CALLBACK = 'scan:run';
 export const REPORT_CALLBACK = 'scan:report';
+export const SCAN_BUTTONS = { run: button(RUN_CALLBACK, []), report: button(REPORT_CALLBACK, []) };
 
 const ICONS: Record<Severity, string> = { critical: '🔴', high: '🟠', medium: '🟡', low: '⚪' };
 const PHASE_KEYS: Record<ScanPhase, MessageKey> = {
@@ -92,6 +97,7 @@ export function renderScanProgress(t: Translate, phase: ScanPhase, percent: numb
 export function scanFeature(deps: ScanFeatureDeps) {
   const composer = new Composer<Context>();
   const feature = composer.chatType('private');
+  const callbacks = deps.callbacks ?? createCallbacks({ db: deps.db, audit: deps.audit });
 
   const personOf = (ctx: Context): Promise<User | null> =>
     ctx.from ? findUserByTelegramId(deps.db, ctx.from.id) : Promise.resolve(null);
@@ -112,7 +118,7 @@ export function scanFeature(deps: ScanFeatureDeps) {
     await sendReport(ctx, person);
   });
 
-  feature.callbackQuery(REPORT_CALLBACK, async (ctx) => {
+  callbacks.handle(feature, SCAN_BUTTONS.report, async (ctx) => {
     const person = await personOf(ctx);
     if (!may(person, 'admin:security:read')) {
       await ctx.answerCallbackQuery({ text: ctx.t('scan.not_allowed'), show_alert: true });
@@ -122,7 +128,7 @@ export function scanFeature(deps: ScanFeatureDeps) {
     await sendReport(ctx, person);
   });
 
-  feature.callbackQuery(RUN_CALLBACK, async (ctx) => {
+  callbacks.handle(feature, SCAN_BUTTONS.run, async (ctx) => {
     const person = await personOf(ctx);
     // Checked again at tap time: the button may outlive the person's admin role.
     if (!may(person, 'admin:security:write')) {

@@ -19,6 +19,8 @@ function isProgress(value: unknown): value is ReencryptProgress {
 export function cryptoProcessor(deps: { db: Db; ring: KeyRing; userKeys: UserKeys }) {
   return async (job: Job<CryptoJob, CryptoJobResult>): Promise<CryptoJobResult> => {
     if (job.data.kind !== 'reencrypt') throw new Error(`Unknown crypto job ${String(job.data.kind)}`);
+    // The rotation may have happened in another process (the API or the bot): re-encrypt to the current primary.
+    await deps.ring.reload();
     const batchSize = job.data.batchSize ?? DEFAULT_REENCRYPT_BATCH;
     const columns = ringSealedColumns();
     let progress: ReencryptProgress = isProgress(job.progress) ? job.progress : INITIAL_PROGRESS;

@@ -2,12 +2,17 @@
  * The `notify` queue: renders a notice in the person's language and sends it through the Bot API.
  * Payloads carry ids only; the Telegram id and language are looked up here. A person who blocked the bot is
  * not retried; Telegram's transient failures and 429s are (the queue's backoff).
+ * Sends go through bot/outgoing.ts (bounded 429 retry, throttler, 403 → `users.bot_blocked_at`); a person
+ * marked as having blocked the bot is skipped without a send attempt until they write to it again.
  */
 import type { Job } from 'bullmq';
 import { Api, GrammyError, InlineKeyboard } from 'grammy';
+import { refreshCommandMenu } from '#bot/commands.ts';
+import { renderRoleGrantNotice } from '#bot/features/admin/notices.ts';
 import { renderDefenseNotice } from '#bot/features/decisions.ts';
 import { renderPrivacyNotice } from '#bot/features/privacy.ts';
 import { pickLocale, translator } from '#bot/i18n/index.ts';
+import { type OutgoingOptions, outgoingTransformers } from '#bot/outgoing.ts';
 import type { Db } from '#shared/db/index.ts';
 import { findUserById } from '#shared/identity/users.ts';
 import { PROVIDER_NAMES } from '#shared/oauth/providers.ts';
@@ -22,6 +27,8 @@ export interface NotifyWorkerDeps {
   botToken: string | undefined;
   apiRoot: string;
   fetch?: typeof fetch;
+  /** Retry bounds and throttler limits (bot/outgoing.ts defaults: Telegram's limits). */
+  outgoing?: OutgoingOptions;
 }
 
 export function notifyProcessor(deps: NotifyWorkerDeps) {
@@ -33,10 +40,13 @@ export function notifyProcessor(deps: NotifyWorkerDeps) {
           : {}),
       })
     : undefined;
+  api?.config.use(...outgoingTransformers({ db: deps.db }, deps.outgoing));
   return async (job: Job<NotifyJob, NotifyJobResult>): Promise<NotifyJobResult> => {
     if (!api) return { sent: false, reason: 'bot-disabled' };
     const user = await findUserById(deps.db, job.data.userId);
     if (!user || user.status === 'deleted') return { sent: false, reason: 'user-unknown' };
+    // Telegram said they blocked the bot (or left): no attempt until they are reachable again.
+    if (user.botBlockedAt) return { sent: false, reason: 'blocked' };
     const t = translator(pickLocale(user.languageCode ?? undefined));
     const data = job.data;
     let text: string;
@@ -48,6 +58,8 @@ export function notifyProcessor(deps: NotifyWorkerDeps) {
         break;
       case 'role-changed':
         text = t('notify.role_changed', { role: data.role });
+        // The admin menu appears (or disappears) in the person's own private chat; a failure only costs the menu.
+        await refreshCommandMenu(api, user.telegramId, data.role).catch(() => undefined);
         break;
       case 'api-key-created':
         text = t('notify.api_key_created');
@@ -119,6 +131,14 @@ export function notifyProcessor(deps: NotifyWorkerDeps) {
             ? ((await getRequest(deps.db, data.requestId))?.extensionReason ?? '')
             : undefined;
         ({ text, keyboard } = renderPrivacyNotice(t, data, { ...(reason !== undefined ? { reason } : {}) }));
+        break;
+      }
+      case 'role-grant-requested':
+      case 'role-grant-decided': {
+        const rendered = await renderRoleGrantNotice(deps.db, t, data);
+        if (!rendered) return { sent: false, reason: 'user-unknown' };
+        text = rendered.text;
+        keyboard = rendered.keyboard;
         break;
       }
       default:

@@ -12,8 +12,8 @@ import { pickLocale, translator } from '#bot/i18n/index.ts';
 import type { AuditLog } from '#shared/audit/index.ts';
 import type { UserKeys } from '#shared/crypto/user-keys.ts';
 import type { Db } from '#shared/db/index.ts';
-import { users } from '#shared/db/schema.ts';
 import { privacyRequests } from '#shared/db/schema-privacy.ts';
+import { findUserById, listActiveAdmins } from '#shared/identity/users.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { Metrics } from '#shared/metrics/index.ts';
 import {
@@ -82,7 +82,7 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
     const request = await getRequest(db, requestId);
     if (request?.kind !== 'access') return { skipped: 'not_found' };
     if (request.status === 'completed' || request.status === 'cancelled') return { skipped: request.status };
-    const [user] = await db.select().from(users).where(eq(users.id, request.userId));
+    const user = await findUserById(db, request.userId);
     if (!user || user.status === 'deleted') {
       await db
         .update(privacyRequests)
@@ -145,7 +145,7 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
   const eraseJob = async (requestId: string) => {
     const request = await getRequest(db, requestId);
     // The Telegram id is read before the erasure removes it, to say it is done; it never enters a payload.
-    const [user] = request ? await db.select().from(users).where(eq(users.id, request.userId)) : [];
+    const user = request ? await findUserById(db, request.userId) : null;
     const outcome = await runErasure(
       {
         db,
@@ -205,10 +205,7 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
       case 'deadlines': {
         const { overdue, nearDue } = await requestsNeedingAttention(db);
         if (overdue.length + nearDue.length === 0) return { alerted: 0, overdue: 0, nearDue: 0 };
-        const admins = await db
-          .select()
-          .from(users)
-          .where(and(eq(users.role, 'admin'), eq(users.status, 'active')));
+        const admins = await listActiveAdmins(db);
         for (const admin of admins) {
           const t = translator(pickLocale(admin.languageCode ?? undefined));
           await tell((bot) =>

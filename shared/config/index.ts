@@ -8,6 +8,13 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Type, { type Static } from 'typebox';
 import Value from 'typebox/value';
+import {
+  type AntispamConfig,
+  DEFAULT_ANTISPAM_CONFIG,
+  parseAntispamFlood,
+  parseAntispamRateLimit,
+  parseStopWords,
+} from '../antispam/config.ts';
 import { parseAllowlist } from '../defense/allowlist.ts';
 import { parseRateLimits } from '../defense/rate-limits.ts';
 import { parseScenarioOverrides } from '../defense/scenarios.ts';
@@ -79,6 +86,8 @@ export const EnvSchema = Type.Object({
   BOT_TOKEN: Str({ pattern: '^[0-9]{3,20}:[A-Za-z0-9_-]{30,}$' }),
   BOT_MODE: Type.Optional(Type.Union([Type.Literal('polling'), Type.Literal('webhook')])),
   BOT_MAX_UPDATE_AGE_SECONDS: Int(10, 86_400),
+  /** `on`: POST /telegram/webhook accepts only Telegram's published source ranges (needs TRUST_PROXY behind a proxy). */
+  TELEGRAM_WEBHOOK_SOURCE_CHECK: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')])),
   PUBLIC_URL: Str({ pattern: '^https?://[^\\s/]+' }),
   TELEGRAM_WEBHOOK_SECRET: Str({ pattern: '^[A-Za-z0-9_-]{1,256}$' }),
   TELEGRAM_API_ROOT: Str({ pattern: '^https?://[^\\s]+$' }),
@@ -127,6 +136,12 @@ export const EnvSchema = Type.Object({
   PRIVACY_JURISDICTION: Str({ minLength: 2, maxLength: 100 }),
   ERASURE_GRACE_DAYS: Int(0, 30),
   RETENTION_DRY_RUN: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
+  ANTISPAM_DRY_RUN: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])),
+  ANTISPAM_STOP_WORDS: Str({ maxLength: 8000 }),
+  ANTISPAM_FLOOD: Str(),
+  ANTISPAM_RATE_LIMIT: Str(),
+  ANTISPAM_JOIN_CHALLENGE_SECONDS: Int(0, 3600),
+  ANTISPAM_MUTE_SECONDS: Int(30, 31_622_400),
 });
 export type Env = Static<typeof EnvSchema>;
 
@@ -145,6 +160,7 @@ const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
   ADMIN_TELEGRAM_IDS: 'must be comma-separated numeric Telegram ids',
   INIT_DATA_MAX_AGE_SECONDS: 'must be an integer from 60 to 86400',
   BOT_MAX_UPDATE_AGE_SECONDS: 'must be an integer from 10 to 86400',
+  TELEGRAM_WEBHOOK_SOURCE_CHECK: 'must be on or off',
   TELEGRAM_THIRD_PARTY_BOT_ID: 'must be the numeric id of the bot (the digits before ":" in its token)',
   STARTUP_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
   SHUTDOWN_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
@@ -166,6 +182,9 @@ const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
   DISCORD_API_URL: 'must be an http(s):// URL',
   OAUTH_TIMEOUT_SECONDS: 'must be an integer from 1 to 60',
   OAUTH_SIGNIN_REDIRECT_URIS: 'must be comma-separated http(s):// URLs',
+  ANTISPAM_STOP_WORDS: 'must be comma-separated words or phrases, 8000 characters at most',
+  ANTISPAM_JOIN_CHALLENGE_SECONDS: 'must be an integer from 0 (no challenge) to 3600',
+  ANTISPAM_MUTE_SECONDS: 'must be an integer from 30 to 31622400 (366 days)',
 };
 export const ENV_KEYS = Object.keys(EnvSchema.properties) as (keyof Env)[];
 
@@ -202,6 +221,8 @@ export interface Config {
     apiRoot: string;
     /** Messages older than this when they arrive (queued during downtime) are dropped unhandled. */
     maxUpdateAgeSeconds: number;
+    /** Webhook requests only from Telegram's published source ranges (TELEGRAM_WEBHOOK_SOURCE_CHECK=on). */
+    webhookSourceCheck: boolean;
   };
   publicUrl: string | undefined;
   adminTelegramIds: readonly number[];
@@ -241,6 +262,8 @@ export interface Config {
     /** The daily retention job only reports what it would remove. */
     retentionDryRun: boolean;
   };
+  /** Anti-spam in groups and private chats (shared/antispam): ANTISPAM_* keys over the defaults. */
+  antispam: AntispamConfig;
   /** Secrets given in the environment; missing ones are filled by `resolveSecrets`. */
   providedSecrets: Partial<Secrets>;
 }
@@ -459,6 +482,9 @@ export function parseConfig(source: Record<string, string | undefined>, options:
       problems.push(describe('TELEGRAM_WEBHOOK_SECRET', 'is a placeholder (one repeated character)', undefined));
     } else provided.webhookSecret = secret;
   }
+  if (env.TELEGRAM_WEBHOOK_SOURCE_CHECK === 'on' && botMode !== 'webhook') {
+    problems.push(describe('TELEGRAM_WEBHOOK_SOURCE_CHECK', 'applies only with BOT_MODE=webhook', undefined));
+  }
   // A bot token pasted into the wrong variable would leak through logs or URLs: refuse it anywhere else.
   const tokenShape = /[0-9]{3,20}:[A-Za-z0-9_-]{30,}/;
   for (const key of ENV_KEYS) {
@@ -514,6 +540,12 @@ export function parseConfig(source: Record<string, string | undefined>, options:
   if (!defenseAllowlist.ok) {
     problems.push(describe('DEFENSE_ALLOWLIST', defenseAllowlist.reason, raw.DEFENSE_ALLOWLIST));
   }
+  const antispamFlood = parseAntispamFlood(raw.ANTISPAM_FLOOD);
+  if (!antispamFlood.ok) problems.push(describe('ANTISPAM_FLOOD', antispamFlood.reason, raw.ANTISPAM_FLOOD));
+  const antispamRate = parseAntispamRateLimit(raw.ANTISPAM_RATE_LIMIT);
+  if (!antispamRate.ok) problems.push(describe('ANTISPAM_RATE_LIMIT', antispamRate.reason, raw.ANTISPAM_RATE_LIMIT));
+  const stopWords = parseStopWords(raw.ANTISPAM_STOP_WORDS);
+  if (!stopWords.ok) problems.push(describe('ANTISPAM_STOP_WORDS', stopWords.reason, undefined));
   const defenseScenarios = parseScenarioOverrides(raw.DEFENSE_SCENARIOS);
   if (!defenseScenarios.ok) {
     problems.push(describe('DEFENSE_SCENARIOS', defenseScenarios.reason, raw.DEFENSE_SCENARIOS));
@@ -596,6 +628,7 @@ export function parseConfig(source: Record<string, string | undefined>, options:
       mode: botMode,
       apiRoot: (env.TELEGRAM_API_ROOT ?? DEFAULT_TELEGRAM_API_ROOT).replace(/\/+$/, ''),
       maxUpdateAgeSeconds: env.BOT_MAX_UPDATE_AGE_SECONDS ?? 600,
+      webhookSourceCheck: env.TELEGRAM_WEBHOOK_SOURCE_CHECK === 'on',
     },
     publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
     adminTelegramIds: (env.ADMIN_TELEGRAM_IDS ?? '')
@@ -646,6 +679,15 @@ export function parseConfig(source: Record<string, string | undefined>, options:
       jurisdiction: env.PRIVACY_JURISDICTION ?? 'EU',
       erasureGraceDays: env.ERASURE_GRACE_DAYS ?? 7,
       retentionDryRun: env.RETENTION_DRY_RUN === 'true',
+    },
+    antispam: {
+      ...DEFAULT_ANTISPAM_CONFIG,
+      dryRun: env.ANTISPAM_DRY_RUN === 'true',
+      stopWords: stopWords.ok ? stopWords.value : [],
+      flood: antispamFlood.ok ? antispamFlood.value : DEFAULT_ANTISPAM_CONFIG.flood,
+      rateLimit: antispamRate.ok ? antispamRate.value : DEFAULT_ANTISPAM_CONFIG.rateLimit,
+      joinChallengeSeconds: env.ANTISPAM_JOIN_CHALLENGE_SECONDS ?? DEFAULT_ANTISPAM_CONFIG.joinChallengeSeconds,
+      muteSeconds: env.ANTISPAM_MUTE_SECONDS ?? DEFAULT_ANTISPAM_CONFIG.muteSeconds,
     },
     providedSecrets: provided,
   };

@@ -10,6 +10,7 @@ import type { AuditEvent, AuditLog } from '../audit/index.ts';
 import { deriveKey } from '../crypto/hash.ts';
 import type { Db } from '../db/index.ts';
 import { users } from '../db/schema.ts';
+import { findUserById, findUserByTelegramId } from '../identity/users.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/index.ts';
 import { type Allowlist, parseAllowlist } from './allowlist.ts';
@@ -132,22 +133,14 @@ export function createDefense(deps: DefenseDeps): Defense {
   /** The other identities of a target, so a decision earned at one edge holds at the other. */
   const aliasesOf = async (target: DecisionTarget): Promise<{ aliases: DecisionTarget[]; userId: string | null }> => {
     if (target.scope === 'user') {
-      const [user] = await deps.db
-        .select({ telegramId: users.telegramId })
-        .from(users)
-        .where(eq(users.id, target.value))
-        .limit(1);
+      const user = await findUserById(deps.db, target.value);
       return {
         aliases: user ? [{ scope: 'telegram_user', value: String(user.telegramId) }] : [],
         userId: target.value,
       };
     }
     if (target.scope === 'telegram_user' && /^[0-9]{1,20}$/.test(target.value)) {
-      const [user] = await deps.db
-        .select({ id: users.id })
-        .from(users)
-        .where(eq(users.telegramId, Number(target.value)))
-        .limit(1);
+      const user = await findUserByTelegramId(deps.db, Number(target.value));
       return { aliases: user ? [{ scope: 'user', value: user.id }] : [], userId: user?.id ?? null };
     }
     return { aliases: [], userId: null };

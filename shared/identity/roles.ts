@@ -1,7 +1,7 @@
 /** Role changes, with the rule that the last active admin cannot be demoted (nobody could administer then). */
 import { and, eq, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/index.ts';
-import { type User, type UserRole, users } from '../db/schema.ts';
+import { type UserRole, type UserRow, users } from '../db/schema.ts';
 import { defineErrorCodes, errorFactory } from '../errors.ts';
 
 export const RoleErrors = defineErrorCodes({
@@ -21,7 +21,7 @@ const ROLE_LOCK_KEY = 7_201_522_401;
 export async function changeRole(
   db: Db,
   input: { userId: string; role: UserRole; actorId?: string },
-): Promise<{ user: User; previous: UserRole; changed: boolean }> {
+): Promise<{ user: UserRow; previous: UserRole; changed: boolean }> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${ROLE_LOCK_KEY})`);
     if (input.actorId !== undefined) {
@@ -47,6 +47,6 @@ export async function changeRole(
       .set({ role: input.role, updatedAt: new Date() })
       .where(eq(users.id, user.id))
       .returning();
-    return { user: updated as User, previous: user.role, changed: true };
+    return { user: updated as UserRow, previous: user.role, changed: true };
   });
 }

@@ -214,12 +214,38 @@ export const DATA_MAP = {
       telegram_id: {
         personal: true,
         category: 'identifiers',
-        purpose: 'Recognise the person when they sign in with Telegram or message the bot.',
+        purpose:
+          'The Telegram id in clear, only in accounts created before it was sealed; moved to the sealed form and ' +
+          'cleared when the service starts.',
         legalBasis: 'contract',
         retention: KEEP_WHILE_ACCOUNT,
         export: 'plain',
         erasure: 'delete_row',
         encrypted: false,
+      },
+      telegram_id_hash: {
+        personal: true,
+        category: 'identifiers',
+        purpose:
+          'Recognise the person when they sign in with Telegram or message the bot, without storing their Telegram ' +
+          'id: a keyed hash that cannot be reversed without the service’s master key.',
+        legalBasis: 'contract',
+        retention: KEEP_WHILE_ACCOUNT,
+        // Says nothing to the person (the sealed column below exports the id itself).
+        export: 'omitted',
+        erasure: 'delete_row',
+        encrypted: false,
+      },
+      telegram_id_sealed: {
+        personal: true,
+        category: 'identifiers',
+        purpose: 'Send the person the messages they asked for (notices, exports, alerts) through the bot.',
+        legalBasis: 'contract',
+        retention: KEEP_WHILE_ACCOUNT,
+        export: 'decrypted',
+        erasure: 'crypto_shred',
+        encrypted: true,
+        keyScope: 'user',
       },
       role: {
         personal: true,
@@ -249,6 +275,16 @@ export const DATA_MAP = {
         retention: KEEP_WHILE_ACCOUNT,
         export: 'plain',
         erasure: 'set_null',
+        encrypted: false,
+      },
+      bot_blocked_at: {
+        personal: true,
+        category: 'usage',
+        purpose: 'Stop messaging a person who blocked the bot (Telegram answers 403) until they write again.',
+        legalBasis: 'legitimate_interest',
+        retention: KEEP_WHILE_ACCOUNT,
+        export: 'plain',
+        erasure: 'delete_row',
         encrypted: false,
       },
       created_at: {
@@ -562,6 +598,27 @@ export const DATA_MAP = {
       requested_at: apiKeyColumn('usage', 'When the reset was asked for.'),
       effective_at: apiKeyColumn('security', 'When the reset takes effect unless cancelled.'),
       closed_at: apiKeyColumn('usage', 'When it was cancelled or completed.'),
+    },
+  },
+  role_grants: {
+    describes: 'A request to make a person an admin, which a second admin must approve within 24 hours.',
+    subjectColumn: 'target_user_id',
+    columns: {
+      id: apiKeyColumn('identifiers', 'Names the request in announcements and the audit trail.'),
+      target_user_id: apiKeyColumn('identifiers', 'Who would become an admin.'),
+      role: apiKeyColumn('security', 'The role asked for.'),
+      requested_by: {
+        ...apiKeyColumn('identifiers', 'The admin who asked (accountability, the two-person rule).'),
+        legalBasis: 'legitimate_interest',
+      },
+      status: apiKeyColumn('security', 'Pending, approved, rejected or expired.'),
+      decided_by: {
+        ...apiKeyColumn('identifiers', 'The second admin who approved or rejected it (accountability).'),
+        legalBasis: 'legitimate_interest',
+      },
+      created_at: apiKeyColumn('usage', 'When it was asked for.'),
+      expires_at: apiKeyColumn('security', 'When it lapses unless approved.'),
+      decided_at: apiKeyColumn('usage', 'When it was approved or rejected.'),
     },
   },
   scan_runs: {

@@ -17,8 +17,9 @@ import { type AuditChainFields, auditDetailsContext, auditEntryHash, GENESIS_HAS
 import { loadKeyRing } from '#shared/crypto/key-ring.ts';
 import { createUserKeys } from '#shared/crypto/user-keys.ts';
 import { connectDatabase, type Database, KEYSTORE_MIGRATIONS_DIR } from '#shared/db/index.ts';
-import { auditLog, users } from '#shared/db/schema.ts';
+import { auditLog } from '#shared/db/schema.ts';
 import { usageCounters } from '#shared/db/schema-privacy.ts';
+import { bindUserIdentity, deriveTelegramIdIndexKey, upsertTelegramUser } from '#shared/identity/users.ts';
 import { ANALYTICS_RETENTION_DAYS, applyRetention, exportSubject } from '#shared/privacy/index.ts';
 import type { BenchFigure } from './run.ts';
 
@@ -49,8 +50,13 @@ async function seedExportData(dataDir: string, keystoreDir: string, masterKey: B
   const keystore = await openPglite(keystoreDir, true);
   const ring = await loadKeyRing(database.db, masterKey);
   const userKeys = createUserKeys({ keystore: keystore.db, ring });
-  const [user] = await database.db.insert(users).values({ telegramId: 42_424_242, languageCode: 'en' }).returning();
-  const userId = user?.id as string;
+  bindUserIdentity(database.db, { indexKey: deriveTelegramIdIndexKey(masterKey), cipher: userKeys });
+  const { user } = await upsertTelegramUser(database.db, {
+    telegramId: 42_424_242,
+    languageCode: 'en',
+    adminTelegramIds: [],
+  });
+  const userId = user.id;
   let prev = { seq: 0, hash: GENESIS_HASH as Uint8Array, occurredAt: new Date(Date.now() - AUDIT_EVENTS * 10) };
   let batch: (AuditChainFields & { hash: Buffer })[] = [];
   for (let index = 0; index < AUDIT_EVENTS; index++) {

@@ -8,7 +8,8 @@
  * - `bare-webhook`: bare Fastify with a POST route on the same path that parses the JSON and answers 200.
  * Prints one JSON line `{ url, secret, users }` once listening (`users`: Telegram ids of people who signed in
  * and saved their consent choices). Each line `stats` on stdin is answered with one JSON line of counters:
- * answers by status, requests still in flight, and the Bot API calls made (sendMessage and others).
+ * answers by status, requests still in flight, answers carrying a webhook reply, and the Bot API calls made
+ * (sendMessage and others).
  * Exits when stdin closes.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -30,12 +31,22 @@ const FIRST_TELEGRAM_ID = 710_000_001;
 // Limits far above what the bench sends (the webhook route is exempt anyway).
 const env = { BOT_TOKEN: TEST_BOT_TOKEN, RATE_LIMITS: 'auth=1000/60,api=1000000/60,global=1000000/60' };
 
-/** Answers on the webhook path by status, and requests not yet answered, counted at the HTTP server. */
-const answers = { ok: 0, notOk: 0, inFlight: 0 };
+/**
+ * Answers on the webhook path by status, requests not yet answered, and answers that carried the bot's reply
+ * (grammY's webhook reply: a `sendMessage` in the response body), counted at the HTTP server.
+ */
+const answers = { ok: 0, notOk: 0, inFlight: 0, webhookReplies: 0 };
 function countAnswers(server: Server) {
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     if (request.method !== 'POST' || request.url !== '/telegram/webhook') return;
     answers.inFlight += 1;
+    const end = response.end.bind(response) as (...args: unknown[]) => ServerResponse;
+    response.end = ((...args: unknown[]) => {
+      const [chunk] = args;
+      if ((typeof chunk === 'string' || Buffer.isBuffer(chunk)) && String(chunk).includes('"method":"sendMessage"'))
+        answers.webhookReplies += 1;
+      return end(...args);
+    }) as ServerResponse['end'];
     let done = false;
     const settle = () => {
       if (done) return;
@@ -96,6 +107,9 @@ if (variant === 'webhook') {
     },
     scanner: services.scanner,
     privacy: services.privacy,
+    // Production's outgoing calls: auto-retry and the throttler at Telegram's limits (the /help answers travel
+    // in the webhook responses, which make no request of their own).
+    outgoing: {},
   });
   // The recording fetch keeps every call: count them and let them go, so the record does not grow under load.
   const counted = { sendMessage: 0, otherCalls: 0 };

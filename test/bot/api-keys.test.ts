@@ -6,8 +6,10 @@
  */
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { issueNonce } from '#bot/callbacks.ts';
 import { defaultScopes } from '#shared/api-keys/index.ts';
 import { users } from '#shared/db/schema.ts';
+import { findUserByTelegramId } from '#shared/identity/users.ts';
 import { ALICE, BOB, callbackQuery, textMessage } from '#test/fixtures/updates.ts';
 import { type ApiKeyFixture, createApiKeyFixture } from '#test/helpers/api-keys.ts';
 import { createTestBot, type TestBot } from '#test/helpers/create-test-bot.ts';
@@ -21,7 +23,7 @@ beforeAll(async () => {
 });
 beforeEach(async () => {
   await f.reset();
-  t = createTestBot({ db: f.database.db, apiKeys: f.service });
+  t = createTestBot({ db: f.database.db, apiKeys: f.service, redis: f.redis.client, redisPrefix: f.redis.prefix });
   await t.handle(textMessage('/start', ALICE));
   await t.handle(textMessage('/start', BOB));
   t.calls.length = 0;
@@ -31,7 +33,7 @@ afterAll(async () => {
 });
 
 async function userIdOf(telegramId: number): Promise<string> {
-  const [row] = await f.database.db.select().from(users).where(eq(users.telegramId, telegramId));
+  const row = await findUserByTelegramId(f.database.db, telegramId);
   if (!row) throw new Error('no such user');
   return row.id;
 }
@@ -45,6 +47,20 @@ function lastSent() {
 function buttonsOf(payload: Record<string, unknown>) {
   return ((payload.reply_markup as Keyboard | undefined)?.inline_keyboard ?? []).flat();
 }
+
+/** The data of the button labelled `text` in the bot's last message. */
+function dataOf(text: string): string {
+  const data = lastSent().buttons.find((button) => button.text === text)?.callback_data;
+  if (!data) throw new Error(`no button ${text}`);
+  return data;
+}
+
+/** Data with a nonce as the bot issues them (bot/callbacks.ts), for a person who never got such a button. */
+async function issuedData(action: string, telegramId: number): Promise<string> {
+  return `${action}:${await issueNonce({ redis: f.redis.client, redisPrefix: f.redis.prefix }, { telegramId, action })}`;
+}
+
+const nonced = (action: string) => expect.stringMatching(new RegExp(`^${action}:[A-Za-z0-9_-]{12}$`));
 
 /** The key in a "new key" message (inside <code>). */
 function keyIn(text: string): string {
@@ -112,7 +128,10 @@ describe('/apikeys', () => {
     const oldKey = await tapNewKey();
     const [view] = await f.service.list(await userIdOf(ALICE.id));
     f.clock.advance(60_000);
-    await t.handle(callbackQuery(`ak:rot:${view?.id}`, ALICE));
+    await t.handle(textMessage('/apikeys', ALICE));
+    const rotate = dataOf('🔄 Rotate 1');
+    expect(rotate).toEqual(nonced(`ak:rot:${view?.id}`));
+    await t.handle(callbackQuery(rotate, ALICE));
     const { text } = lastSent();
     const newKey = keyIn(text);
     expect(newKey).not.toBe(oldKey);
@@ -141,20 +160,22 @@ describe('/apikeys', () => {
     const [view] = await f.service.list(await userIdOf(ALICE.id));
     if (!view) throw new Error('fixture');
 
-    await t.handle(callbackQuery(`ak:rev:${view.id}`, ALICE));
+    await t.handle(textMessage('/apikeys', ALICE));
+    await t.handle(callbackQuery(dataOf('🗑 Revoke 1'), ALICE));
     const ask = lastSent();
     expect(ask.text).toContain('Revoke <b>Key 1</b>');
     expect(ask.buttons).toEqual([
-      { text: '🗑 Yes, revoke it', callback_data: `ak:rev!:${view.id}` },
+      { text: '🗑 Yes, revoke it', callback_data: nonced(`ak:rev!:${view.id}`) },
       { text: 'Cancel', callback_data: 'ak:cancel' },
     ]);
+    const [confirm, cancel] = ask.buttons.map((button) => button.callback_data ?? '');
     expect((await f.service.authenticate(key, '198.51.100.7')).ok).toBe(true);
 
-    await t.handle(callbackQuery('ak:cancel', ALICE));
+    await t.handle(callbackQuery(cancel ?? '', ALICE));
     expect(t.callsOf('editMessageText').at(-1)?.payload.text).toBe('Nothing changed: the key still works.');
     expect((await f.service.authenticate(key, '198.51.100.7')).ok).toBe(true);
 
-    await t.handle(callbackQuery(`ak:rev!:${view.id}`, ALICE));
+    await t.handle(callbackQuery(confirm ?? '', ALICE));
     const edited = t.callsOf('editMessageText').at(-1)?.payload;
     expect(edited?.text).toBe(`🗑 Revoked <b>Key 1</b> <code>${view.displayPrefix}</code>. It no longer works.`);
     expect(await f.service.authenticate(key, '198.51.100.7')).toEqual({ ok: false, reason: 'API_KEY_REVOKED' });
@@ -164,8 +185,14 @@ describe('/apikeys', () => {
   it('treats buttons naming someone else’s key as gone: nothing is rotated or revoked', async () => {
     const key = await tapNewKey(ALICE);
     const [view] = await f.service.list(await userIdOf(ALICE.id));
+    // Even data carrying Bob's own valid nonces (he can never get such buttons) finds no key of his.
+    const forged = [
+      await issuedData(`ak:rot:${view?.id}`, BOB.id),
+      `ak:rev:${view?.id}`,
+      await issuedData(`ak:rev!:${view?.id}`, BOB.id),
+    ];
     t.calls.length = 0;
-    for (const data of [`ak:rot:${view?.id}`, `ak:rev:${view?.id}`, `ak:rev!:${view?.id}`]) {
+    for (const data of forged) {
       await t.handle(callbackQuery(data, BOB));
     }
     const answers = t.callsOf('answerCallbackQuery').map((call) => call.payload);
@@ -189,7 +216,10 @@ describe('/apikeys', () => {
   });
 
   it('shows a read-only person their keys without buttons that change them, and refuses those taps', async () => {
-    await f.database.db.update(users).set({ role: 'readonly' }).where(eq(users.telegramId, ALICE.id));
+    await f.database.db
+      .update(users)
+      .set({ role: 'readonly' })
+      .where(eq(users.id, await userIdOf(ALICE.id)));
     await t.handle(textMessage('/apikeys', ALICE));
     const { text, buttons } = lastSent();
     expect(text).toContain('Your role can see API keys but not create or change them.');
@@ -202,12 +232,16 @@ describe('/apikeys', () => {
     expect(await f.service.list(await userIdOf(ALICE.id))).toEqual([]);
   });
 
-  it('asks someone unknown to /start first, and ignores /apikeys in groups', async () => {
+  it('asks someone unknown to /start first, and never handles /apikeys in a group', async () => {
     const stranger = { id: 5_000_999, first_name: 'Mallory', language_code: 'en' };
     await t.handle(textMessage('/apikeys', stranger));
     expect(lastSent().text).toBe('Send /start first, then /apikeys.');
     t.calls.length = 0;
     await t.handle(textMessage('/apikeys', ALICE, { id: -100123, type: 'supergroup', title: 'Team' }));
-    expect(t.callsOf('sendMessage')).toHaveLength(0);
+    // The command guard (bot/middleware/command-guard.ts): only a pointer to the private chat, no keys, no buttons.
+    expect(t.callsOf('sendMessage').map((call) => call.payload.text)).toEqual([
+      'This command works only in a private chat with me.',
+    ]);
+    expect(JSON.stringify(t.callsOf('sendMessage')[0]?.payload.reply_markup ?? {})).not.toContain('ak:');
   });
 });

@@ -130,8 +130,9 @@ describe('consent in the chat', () => {
     // Withdrawing is one tap in /privacy, with a receipt; afterwards nothing is counted.
     await t.handle(textMessage('/privacy'));
     const view = t.callsOf('sendMessage').at(-1);
-    expect(buttons(view).some((b) => b.callback_data === 'pv:c:analytics:0')).toBe(true);
-    await t.handle(callbackQuery('pv:c:analytics:0'));
+    const withdraw = buttons(view).find((b) => b.callback_data?.startsWith('pv:c:analytics:0:'));
+    expect(withdraw?.callback_data).toMatch(/^pv:c:analytics:0:[A-Za-z0-9_-]{12}$/);
+    await t.handle(callbackQuery(withdraw?.callback_data ?? ''));
     expect((await receiptPayload()).services[0]?.purposes[0]).toMatchObject({
       purposeId: 'analytics',
       consentDecision: 'withdrawn',

@@ -10,8 +10,8 @@ import { eq } from 'drizzle-orm';
 import type { Update } from 'grammy/types';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { conversationKeyPrefix } from '#bot/conversations/index.ts';
-import { users } from '#shared/db/schema.ts';
 import { mfaFactors } from '#shared/db/schema-mfa.ts';
+import { findUserByTelegramId } from '#shared/identity/users.ts';
 import { ALICE, callbackQuery, type FixtureUser, textMessage } from '#test/fixtures/updates.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { createTestBot, TEST_BOT_TOKEN, type TestBot } from '#test/helpers/create-test-bot.ts';
@@ -50,7 +50,7 @@ async function newPerson(): Promise<FixtureUser> {
 }
 
 async function userIdOf(telegramId: number): Promise<string> {
-  const [row] = await t.database.db.select().from(users).where(eq(users.telegramId, telegramId));
+  const row = await findUserByTelegramId(t.database.db, telegramId);
   if (!row) throw new Error('no such user');
   return row.id;
 }
@@ -203,11 +203,12 @@ describe('/mfa when enrolled', () => {
     await bot.handle(textMessage('/mfa', person));
     expect(lastText()).toContain('Backup codes left: 10');
     const status = bot.callsOf('sendMessage').at(-1);
+    const [regen] = buttonsOf(status?.payload ?? {}).map((button) => button.callback_data ?? '');
     expect(buttonsOf(status?.payload ?? {}).map((button) => button.callback_data)).toEqual([
-      'mfa:regen',
-      'mfa:disable',
+      expect.stringMatching(/^mfa:regen:[A-Za-z0-9_-]{12}$/),
+      expect.stringMatching(/^mfa:disable:[A-Za-z0-9_-]{12}$/),
     ]);
-    await bot.handle(callbackQuery('mfa:regen', person));
+    await bot.handle(callbackQuery(regen ?? '', person));
     const code = textMessage(await codeNow(secret), person);
     await bot.handle(code);
     expect(deletedIds()).toContain(messageId(code));
@@ -217,7 +218,11 @@ describe('/mfa when enrolled', () => {
 
   it('turns MFA off with a current code (message deleted, conversation storage clean)', async () => {
     const { person, secret } = await enrolled();
-    await bot.handle(callbackQuery('mfa:disable', person));
+    await bot.handle(textMessage('/mfa', person));
+    const disable = buttonsOf(bot.callsOf('sendMessage').at(-1)?.payload ?? {}).find((button) =>
+      button.callback_data?.startsWith('mfa:disable:'),
+    );
+    await bot.handle(callbackQuery(disable?.callback_data ?? '', person));
     const value = await codeNow(secret);
     const code = textMessage(value, person);
     await bot.handle(code);

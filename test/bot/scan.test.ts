@@ -15,7 +15,7 @@ import { PROJECT_ROOT } from '#shared/config/index.ts';
 import { loadKeyRing } from '#shared/crypto/key-ring.ts';
 import { createUserKeys } from '#shared/crypto/user-keys.ts';
 import { auditLog } from '#shared/db/schema-audit.ts';
-import { upsertTelegramUser } from '#shared/identity/users.ts';
+import { bindUserIdentity, deriveTelegramIdIndexKey, upsertTelegramUser } from '#shared/identity/users.ts';
 import { createLogger } from '#shared/logger.ts';
 import { ALICE, BOB, callbackQuery, textMessage } from '#test/fixtures/updates.ts';
 import { type ApiCall, createTestBot, TEST_BOT_TOKEN, type TestBot } from '#test/helpers/create-test-bot.ts';
@@ -36,6 +36,10 @@ let t: TestBot;
 beforeAll(async () => {
   [database, keystore, redis] = await Promise.all([createTestDatabase(), createTestKeystore(), createTestRedis()]);
   queues = createQueues(redis.createBullConnection(), redis.prefix);
+  const masterKey = randomBytes(32);
+  const ring = await loadKeyRing(database.db, masterKey);
+  const userKeys = createUserKeys({ keystore: keystore.db, ring });
+  bindUserIdentity(database.db, { indexKey: deriveTelegramIdIndexKey(masterKey), cipher: userKeys });
   await upsertTelegramUser(database.db, { telegramId: ALICE.id, languageCode: 'en', adminTelegramIds: [ALICE.id] });
   await upsertTelegramUser(database.db, { telegramId: BOB.id, languageCode: 'en', adminTelegramIds: [] });
   const audit = createAuditLog({ db: database.db });
@@ -48,10 +52,9 @@ beforeAll(async () => {
     SCANNER_LOCKFILE_PATH: join(FIXTURES, 'package-lock.json'),
     SCANNER_ADVISORIES_PATH: join(FIXTURES, 'advisories'),
   });
-  const ring = await loadKeyRing(database.db, randomBytes(32));
   workers = await startWorkers({
     database,
-    crypto: { ring, userKeys: createUserKeys({ keystore: keystore.db, ring }) },
+    crypto: { ring, userKeys },
     audit: { signingKey: deriveAuditSigningKey(randomBytes(32)) },
     // The worker talks to the same recording Bot API edge as the bot: its edits land in `t.calls`.
     telegram: { botToken: TEST_BOT_TOKEN, apiRoot: 'https://api.telegram.invalid', fetch: t.fetch },

@@ -6,6 +6,7 @@
  */
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { issueNonce } from '#bot/callbacks.ts';
 import { BOT_COMMANDS } from '#bot/create-bot.ts';
 import { createAuditLog } from '#shared/audit/index.ts';
 import type { User } from '#shared/db/schema.ts';
@@ -31,19 +32,26 @@ let t: TestBot;
 let alice: User;
 let bob: User;
 let testNumber = 0;
+let prefix = '';
 beforeAll(async () => {
   [database, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
 });
 beforeEach(async () => {
   await database.truncate();
   // A key prefix per test (under the file's, which close() clears): no test sees another's sessions.
-  const prefix = `${redis.prefix}:${++testNumber}`;
+  prefix = `${redis.prefix}:${++testNumber}`;
   sessions = createSessionStore({ redis: redis.client, prefix });
   earlierSessions = createSessionStore({ redis: redis.client, prefix, now: () => Date.now() - TWO_HOURS_MS });
   alice = (await upsertTelegramUser(database.db, { telegramId: ALICE.id, languageCode: 'en', adminTelegramIds: [] }))
     .user;
   bob = (await upsertTelegramUser(database.db, { telegramId: BOB.id, languageCode: 'en', adminTelegramIds: [] })).user;
-  t = createTestBot({ db: database.db, sessions, audit: createAuditLog({ db: database.db }) });
+  t = createTestBot({
+    db: database.db,
+    sessions,
+    audit: createAuditLog({ db: database.db }),
+    redis: redis.client,
+    redisPrefix: prefix,
+  });
 });
 afterAll(async () => {
   await redis.close();
@@ -55,6 +63,23 @@ function signInFor(user: User, client: string, store = sessions): Promise<Sessio
     .create({ userId: user.id, role: user.role, client, ip: '203.0.113.0/24', amr: ['tg'] })
     .then(({ session }) => session);
 }
+
+/** A single-use nonce as the bot issues them (bot/callbacks.ts): a button it could have sent earlier. */
+async function issuedData(action: string, telegramId = ALICE.id): Promise<string> {
+  return `${action}:${await issueNonce({ redis: redis.client, redisPrefix: prefix }, { telegramId, action })}`;
+}
+
+/** The data of the button labelled `text` in the bot's last message with a keyboard. */
+function dataOf(text: string): string {
+  const sent = [...t.calls].reverse().find((call) => call.payload.reply_markup);
+  const data = buttonsOf(sent)
+    .flat()
+    .find((button) => button.text === text)?.callback_data;
+  if (!data) throw new Error(`No button ${text}`);
+  return data;
+}
+
+const nonced = (action: string) => expect.stringMatching(new RegExp(`^${action}:[A-Za-z0-9_-]{12}$`));
 
 function buttonsOf(call: ApiCall | undefined): { text: string; callback_data?: string }[][] {
   return (call?.payload.reply_markup as Keyboard | undefined)?.inline_keyboard ?? [];
@@ -88,10 +113,10 @@ describe('/sessions', () => {
     );
     expect(buttonsOf(sent)).toEqual([
       [
-        { text: 'End 1', callback_data: `sess:end:${laptop.id}` },
-        { text: 'End 2', callback_data: `sess:end:${phone.id}` },
+        { text: 'End 1', callback_data: nonced(`sess:end:${laptop.id}`) },
+        { text: 'End 2', callback_data: nonced(`sess:end:${phone.id}`) },
       ],
-      [{ text: 'End all sessions', callback_data: 'sess:end-all' }],
+      [{ text: 'End all sessions', callback_data: nonced('sess:end-all') }],
     ]);
   });
 
@@ -113,10 +138,13 @@ describe('/sessions', () => {
     expect(String(t.callsOf('sendMessage')[0]?.payload.text)).toMatch(/^Your signed-in sessions \(1\):\n1\. Mini App/);
   });
 
-  it('stays quiet in groups', async () => {
+  it('never lists sessions in a group: only a pointer to the private chat', async () => {
     await signInFor(alice, 'Mini App · web');
     await t.handle(textMessage('/sessions', ALICE, { id: -100555, type: 'supergroup', title: 'Team' }));
-    expect(t.callsOf('sendMessage')).toEqual([]);
+    // The command guard (bot/middleware/command-guard.ts): /sessions works only in a private chat.
+    expect(t.callsOf('sendMessage').map((call) => call.payload.text)).toEqual([
+      'This command works only in a private chat with me.',
+    ]);
   });
 
   it('is in the command menu', () => {
@@ -128,7 +156,8 @@ describe('ending sessions', () => {
   it('ends the tapped session at once, answers, shows the refreshed list and audits it', async () => {
     const phone = await signInFor(alice, 'Mini App · ios');
     const laptop = await signInFor(alice, 'Mini App · web');
-    await t.handle(callbackQuery(`sess:end:${phone.id}`, ALICE));
+    await t.handle(textMessage('/sessions', ALICE));
+    await t.handle(callbackQuery(dataOf('End 2'), ALICE));
 
     expect(await sessions.get(phone.id)).toBeNull();
     expect(await sessions.get(laptop.id)).not.toBeNull();
@@ -141,14 +170,15 @@ describe('ending sessions', () => {
       buttonsOf(edit)
         .flat()
         .map((button) => button.callback_data),
-    ).toEqual([`sess:end:${laptop.id}`, 'sess:end-all']);
+    ).toEqual([nonced(`sess:end:${laptop.id}`), nonced('sess:end-all')]);
     expect(await auditActions(alice)).toEqual([{ action: 'session.revoke', target: phone.id, reason: null }]);
   });
 
   it('answers "gone" for another person’s session and leaves it alone', async () => {
     const bobs = await signInFor(bob, 'Mini App · bob');
     await signInFor(alice, 'Mini App · web');
-    await t.handle(callbackQuery(`sess:end:${bobs.id}`, ALICE));
+    // Even with a nonce for it (the button itself cannot be had), the id is checked against Alice's own.
+    await t.handle(callbackQuery(await issuedData(`sess:end:${bobs.id}`), ALICE));
     expect(await sessions.get(bobs.id)).not.toBeNull();
     expect(t.callsOf('answerCallbackQuery')[0]?.payload.text).toBe('That session has already ended.');
     // The refreshed list is Alice's own: nothing of Bob's shows.
@@ -159,9 +189,12 @@ describe('ending sessions', () => {
 
   it('answers "gone" for a session that has already ended, or never existed', async () => {
     const phone = await signInFor(alice, 'Mini App · ios');
+    await t.handle(textMessage('/sessions', ALICE));
+    const endPhone = dataOf('End 1');
+    t.calls.length = 0;
     await sessions.revoke(phone.id);
-    await t.handle(callbackQuery(`sess:end:${phone.id}`, ALICE));
-    await t.handle(callbackQuery(`sess:end:${'f'.repeat(36)}`, ALICE));
+    await t.handle(callbackQuery(endPhone, ALICE));
+    await t.handle(callbackQuery(await issuedData(`sess:end:${'f'.repeat(36)}`), ALICE));
     expect(t.callsOf('answerCallbackQuery').map((call) => call.payload.text)).toEqual([
       'That session has already ended.',
       'That session has already ended.',
@@ -175,7 +208,8 @@ describe('ending sessions', () => {
     const phone = await signInFor(alice, 'Mini App · ios');
     const laptop = await signInFor(alice, 'Mini App · web');
     const bobs = await signInFor(bob, 'Mini App · bob');
-    await t.handle(callbackQuery('sess:end-all', ALICE));
+    await t.handle(textMessage('/sessions', ALICE));
+    await t.handle(callbackQuery(dataOf('End all sessions'), ALICE));
 
     expect(await sessions.list(alice.id)).toEqual([]);
     expect(await sessions.get(phone.id)).toBeNull();
@@ -194,9 +228,9 @@ describe('ending sessions', () => {
     await t.handle(textMessage('/sessions', ALICE));
     expect(buttonsOf(t.callsOf('sendMessage')[0])).toEqual([]);
 
-    // A crafted (or stale) button is refused as well.
-    await t.handle(callbackQuery(`sess:end:${phone.id}`, ALICE));
-    await t.handle(callbackQuery('sess:end-all', ALICE));
+    // A button from before the role change is refused as well.
+    await t.handle(callbackQuery(await issuedData(`sess:end:${phone.id}`), ALICE));
+    await t.handle(callbackQuery(await issuedData('sess:end-all'), ALICE));
     expect(await sessions.get(phone.id)).not.toBeNull();
     expect(t.callsOf('answerCallbackQuery').map((call) => call.payload)).toEqual([
       expect.objectContaining({ text: expect.stringMatching(/but not end them/), show_alert: true }),

@@ -2,9 +2,9 @@
  * The bot's first contact: /start registers the user with the least data possible and answers with
  * buttons; /help, unknown text and stale buttons always get a short, polite answer; groups are not spammed.
  */
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { users } from '#shared/db/schema.ts';
+import { findUserByTelegramId } from '#shared/identity/users.ts';
 import { ALICE, BOB, callbackQuery, textMessage } from '#test/fixtures/updates.ts';
 import { createTestBot, type TestBot } from '#test/helpers/create-test-bot.ts';
 import { createTestDatabase, type TestDatabase } from '#test/helpers/test-db.ts';
@@ -27,7 +27,7 @@ type Keyboard = { inline_keyboard: { text: string; callback_data?: string; web_a
 describe('/start', () => {
   it('registers the user (Telegram id and language only) and welcomes them with buttons', async () => {
     await t.handle(textMessage('/start', ALICE));
-    const [row] = await database.db.select().from(users).where(eq(users.telegramId, ALICE.id));
+    const row = await findUserByTelegramId(database.db, ALICE.id);
     expect(row).toMatchObject({ telegramId: ALICE.id, role: 'user', languageCode: 'en' });
 
     const [sent] = t.callsOf('sendMessage');
@@ -51,7 +51,7 @@ describe('/start', () => {
 
   it('makes a bootstrap admin an admin', async () => {
     await t.handle(textMessage('/start', BOB));
-    const [row] = await database.db.select().from(users).where(eq(users.telegramId, BOB.id));
+    const row = await findUserByTelegramId(database.db, BOB.id);
     expect(row?.role).toBe('admin');
     expect(row?.languageCode).toBe('pt-br');
   });
@@ -66,10 +66,16 @@ describe('/start', () => {
     expect(buttons.some((button) => button.web_app)).toBe(false);
   });
 
-  it('does not register anyone from a group /start', async () => {
+  it('does not register anyone from a group /start: a hint points to the private chat instead', async () => {
     await t.handle(textMessage('/start', ALICE, { id: -100123, type: 'supergroup', title: 'Team' }));
     expect(await database.db.select().from(users)).toHaveLength(0);
-    expect(t.callsOf('sendMessage')).toHaveLength(0);
+    // The command guard (bot/middleware/command-guard.ts): /start works only in a private chat.
+    const sent = t.callsOf('sendMessage');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.payload).toMatchObject({
+      chat_id: -100123,
+      text: 'This command works only in a private chat with me.',
+    });
   });
 });
 

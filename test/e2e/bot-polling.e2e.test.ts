@@ -107,11 +107,18 @@ describe('npm start with BOT_TOKEN: the bot runs by long polling in the same pro
     const methods = emulator.calls.map((call) => call.method);
     const firstPoll = methods.indexOf('getUpdates');
     expect(firstPoll).toBeGreaterThan(0);
-    // getMe (token check), the command menu once per locale, deleteWebhook (a stale webhook blocks getUpdates).
-    const menus = Object.keys(LOCALES).map(() => 'setMyCommands');
-    expect(methods.slice(0, firstPoll)).toEqual(['getMe', ...menus, 'deleteWebhook']);
-    // The menu everyone sees: the user commands, never the admin ones.
-    expect(emulator.callsOf('setMyCommands')[0]?.payload.commands).toEqual(
+    // getMe (token check), the command menus per audience and locale (bot/commands.ts), deleteWebhook (a stale
+    // webhook blocks getUpdates).
+    const menus = methods.slice(1, firstPoll - 1);
+    expect(methods[0]).toBe('getMe');
+    expect(methods[firstPoll - 1]).toBe('deleteWebhook');
+    expect(menus.length).toBeGreaterThanOrEqual(4 * Object.keys(LOCALES).length);
+    for (const method of menus) expect(['setMyCommands', 'deleteMyCommands']).toContain(method);
+    // The menu everyone sees in a private chat: the user commands, never the admin ones.
+    const privateMenu = emulator
+      .callsOf('setMyCommands')
+      .find((call) => (call.payload.scope as { type?: string } | undefined)?.type === 'all_private_chats');
+    expect(privateMenu?.payload.commands).toEqual(
       BOT_COMMANDS.map(({ command }) => ({ command, description: expect.any(String) })),
     );
     expect(BOT_COMMANDS.map(({ command }) => command)).not.toContain('stats');

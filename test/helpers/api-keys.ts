@@ -3,9 +3,12 @@
  * under a per-file prefix and the real audit trail, with a clock the test moves and a recording `notify`
  * (our stand-in for the notify queue, at the boundary the service is given).
  */
+
+import { eq } from 'drizzle-orm';
 import { type ApiKeyNotification, type ApiKeyService, createApiKeyService } from '#shared/api-keys/index.ts';
 import { type AuditLog, createAuditLog } from '#shared/audit/index.ts';
 import { type User, type UserRole, users } from '#shared/db/schema.ts';
+import { upsertTelegramUser } from '#shared/identity/users.ts';
 import { createTestDatabase, type TestDatabase } from './test-db.ts';
 import { createTestRedis, type TestRedis } from './test-redis.ts';
 
@@ -61,9 +64,9 @@ export async function createApiKeyFixture(options: { rotationGraceSeconds?: numb
     notifications,
     clock,
     async makeUser(role = 'user', status = 'active') {
-      const [user] = await database.db.insert(users).values({ telegramId: ++telegramIds, role, status }).returning();
-      if (!user) throw new Error('no user inserted');
-      return user;
+      const { user } = await upsertTelegramUser(database.db, { telegramId: ++telegramIds, adminTelegramIds: [] });
+      await database.db.update(users).set({ role, status }).where(eq(users.id, user.id));
+      return { ...user, role, status };
     },
     async reset() {
       await database.truncate();

@@ -4,7 +4,8 @@
  * - records every Bot API call the bot makes (method + JSON payload), in order;
  * - long-polls getUpdates the way Telegram does (the emulator answers at once, ignoring `timeout`, which
  *   would make @grammyjs/runner spin in a tight request loop);
- * - answers the few methods the emulator lacks (setMyCommands: the emulator answers HTTP 500 without `ok`)
+ * - answers the few methods the emulator lacks (setMyCommands, deleteMyCommands: the emulator answers HTTP 500
+ *   without `ok`)
  *   with Telegram's result;
  * - forwards everything else unchanged, so the product sees the emulator's own answers.
  * Users talk to the bot through the emulator's client API (sendCommand, sendMessage, sendCallback) and read
@@ -25,6 +26,7 @@ export interface BotApiCall {
 /** Methods telegram-test-api 4.2 does not implement, answered here with what Telegram returns. */
 const MISSING_METHODS: Record<string, (payload: Record<string, unknown>) => unknown> = {
   setMyCommands: () => true,
+  deleteMyCommands: () => true,
 };
 
 /** The longest getUpdates `timeout` Telegram honours (seconds). */

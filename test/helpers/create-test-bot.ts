@@ -44,8 +44,13 @@ export interface TestBot {
   handle(update: Update): Promise<void>;
   /** Makes the next call of `method` fail with Telegram's error (e.g. 403 bot was blocked). */
   failNext(method: string, errorCode: number, description: string): void;
+  /** Who the fake Telegram reports as a group's administrators (getChatAdministrators, getChatMember). */
+  setChatAdmins(chatId: number, userIds: readonly number[]): void;
   fetch: typeof fetch;
 }
+
+/** Group administrators the fake Telegram answers with, per chat (set through `setChatAdmins`). */
+const chatAdmins = new Map<number, readonly number[]>();
 
 let messageIds = 1000;
 
@@ -107,6 +112,22 @@ function fakeResult(method: string, payload: Record<string, unknown>): unknown {
       };
     case 'getMe':
       return TEST_BOT_INFO;
+    case 'getChatAdministrators':
+      return (chatAdmins.get(chatId) ?? []).map((id) => ({
+        status: 'administrator',
+        user: { id, is_bot: false, first_name: `Admin ${id}` },
+        can_be_edited: false,
+        is_anonymous: false,
+      }));
+    case 'getChatMember': {
+      const userId = Number(payload.user_id ?? 0);
+      const admin = (chatAdmins.get(chatId) ?? []).includes(userId);
+      return {
+        status: admin ? 'administrator' : 'member',
+        user: { id: userId, is_bot: false, first_name: `User ${userId}` },
+        ...(admin ? { can_be_edited: false, is_anonymous: false } : {}),
+      };
+    }
     default:
       return true;
   }
@@ -135,6 +156,12 @@ export function createTestBot(deps: {
   maxUpdateAgeSeconds?: number;
   /** Consent gate, /privacy, /mydata, /dsr. */
   privacy?: BotDeps['privacy'];
+  /** The /admin menu: role notices and key rotation. */
+  admin?: BotDeps['admin'];
+  /** Anti-spam in groups, /ban /mute /warn and the join challenge (needs `redis`). */
+  antispam?: BotDeps['antispam'];
+  /** Outgoing calls (bot/outgoing.ts); default: no throttler, so tests run at their own pace. */
+  outgoing?: BotDeps['outgoing'];
 }): TestBot {
   const calls: ApiCall[] = [];
   const failures = new Map<string, { error_code: number; description: string }>();
@@ -177,6 +204,9 @@ export function createTestBot(deps: {
     ...(deps.conversationWaitMs !== undefined ? { conversationWaitMs: deps.conversationWaitMs } : {}),
     ...(deps.maxUpdateAgeSeconds !== undefined ? { maxUpdateAgeSeconds: deps.maxUpdateAgeSeconds } : {}),
     ...(deps.privacy ? { privacy: deps.privacy } : {}),
+    ...(deps.admin ? { admin: deps.admin } : {}),
+    ...(deps.antispam ? { antispam: deps.antispam } : {}),
+    outgoing: deps.outgoing ?? { throttle: false },
   });
   return {
     bot,
@@ -184,6 +214,7 @@ export function createTestBot(deps: {
     callsOf: (method) => calls.filter((call) => call.method === method),
     handle: (update) => bot.handleUpdate(update),
     failNext: (method, errorCode, description) => failures.set(method, { error_code: errorCode, description }),
+    setChatAdmins: (chatId, userIds) => chatAdmins.set(chatId, userIds),
     fetch: fakeFetch,
   };
 }

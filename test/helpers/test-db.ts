@@ -5,7 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
-import { connectDatabase, type Database, KEYSTORE_MIGRATIONS_DIR } from '#shared/db/index.ts';
+import { loadKeyRing } from '#shared/crypto/key-ring.ts';
+import { createUserKeys, type UserKeys } from '#shared/crypto/user-keys.ts';
+import { connectDatabase, type Database, type Db, KEYSTORE_MIGRATIONS_DIR } from '#shared/db/index.ts';
+import { bindUserIdentity, deriveTelegramIdIndexKey } from '#shared/identity/users.ts';
 
 export interface TestDatabase extends Database {
   /** The URL of the per-file database on a server, undefined on PGlite. */
@@ -44,6 +47,8 @@ export async function createTestDatabase(options: { migrationsDir?: string } = {
     ...(options.migrationsDir ? { migrationsDir: options.migrationsDir } : {}),
   });
   await database.migrate();
+  // A data database can hold people from the start (shared/identity/users.ts needs identity keys bound to it).
+  const identity = options.migrationsDir ? undefined : bindLazyTestIdentity(database.db);
   return {
     ...database,
     url,
@@ -60,8 +65,42 @@ export async function createTestDatabase(options: { migrationsDir?: string } = {
       });
     },
     async close() {
+      await identity?.close();
       await database.close();
       await dropDatabase();
+    },
+  };
+}
+
+/**
+ * Binds identity keys to a data database that no app (createServices) or test binds its own to: the real per-user
+ * keys, over a key store and a key ring created on first use only (most test databases never hold a person).
+ * The ring is stored in `db` under a master key of its own: a test that loads its own ring on the same database,
+ * or builds an app on it, must bind its keys first (`bindUserIdentity`; buildTestApp does), before any person
+ * is stored, or it gets a MasterKeyMismatchError.
+ */
+function bindLazyTestIdentity(db: Db): { close(): Promise<void> } {
+  const masterKey = randomBytes(32);
+  let keystore: TestDatabase | undefined;
+  let userKeys: Promise<UserKeys> | undefined;
+  const keys = () => {
+    userKeys ??= (async () => {
+      keystore = await createTestKeystore();
+      return createUserKeys({ keystore: keystore.db, ring: await loadKeyRing(db, masterKey) });
+    })();
+    return userKeys;
+  };
+  bindUserIdentity(db, {
+    indexKey: deriveTelegramIdIndexKey(masterKey),
+    cipher: {
+      sealForUser: async (userId, plaintext, context) => (await keys()).sealForUser(userId, plaintext, context),
+      openForUser: async (userId, sealed, context) => (await keys()).openForUser(userId, sealed, context),
+    },
+  });
+  return {
+    async close() {
+      await userKeys?.catch(() => undefined);
+      await keystore?.close();
     },
   };
 }

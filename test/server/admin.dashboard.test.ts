@@ -57,10 +57,13 @@ describe('admin dashboard reads', () => {
 
     const users = await t.app.inject({ method: 'GET', url: '/api/v1/admin/users', headers: bearer(adminToken) });
     expect(users.statusCode).toBe(200);
-    const body = users.json() as { total: number; users: { id: string; role: string }[] };
+    const body = users.json() as { total: number; users: { id: string; role: string; telegramId: number | null }[] };
     expect(body.total).toBe(2);
     expect(body.users.find((u) => u.id === admin.userId)?.role).toBe('admin');
     expect(body.users.find((u) => u.id === user.userId)?.role).toBe('user');
+    // Stored sealed with each person's key: the list opens them.
+    expect(body.users.find((u) => u.id === user.userId)?.telegramId).toBe(user.telegramId);
+    expect(body.users.find((u) => u.id === admin.userId)?.telegramId).toBe(admin.telegramId);
     const admins = await t.app.inject({
       method: 'GET',
       url: '/api/v1/admin/users?role=admin',

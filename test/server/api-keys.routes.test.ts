@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateApiKey } from '#shared/api-keys/index.ts';
 import { sha256Hex } from '#shared/crypto/hash.ts';
 import { apiKeys, users } from '#shared/db/schema.ts';
+import { upsertTelegramUser } from '#shared/identity/users.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
 import { signedInitData } from '#test/helpers/init-data.ts';
@@ -26,7 +27,10 @@ let telegramIds = 810_000;
 /** Signs a new person in through Telegram initData; `role` is set before the first sign-in. */
 async function signIn(role: 'user' | 'readonly' | 'admin' = 'user') {
   const telegramId = ++telegramIds;
-  if (role !== 'user') await t.database.db.insert(users).values({ telegramId, role });
+  if (role !== 'user') {
+    const { user } = await upsertTelegramUser(t.database.db, { telegramId, adminTelegramIds: [] });
+    await t.database.db.update(users).set({ role }).where(eq(users.id, user.id));
+  }
   const response = await t.app.inject({
     method: 'POST',
     url: '/api/v1/auth/telegram',

@@ -5,6 +5,7 @@
 import { sign } from '@telegram-apps/init-data-node';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findUserByTelegramId } from '#shared/identity/users.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
 import { signedInitData } from '#test/helpers/init-data.ts';
@@ -140,7 +141,9 @@ describe('POST /api/v1/auth/telegram', () => {
   it('refuses sign-in for a blocked account', async () => {
     const initData = signedInitData({ user: { id: 800_123, first_name: 'Blocked' } });
     await login(signedInitData({ user: { id: 800_123, first_name: 'Blocked' }, queryId: 'first' }));
-    await t.database.db.execute(sql`update users set status = 'blocked' where telegram_id = 800123`);
+    const blocked = await findUserByTelegramId(t.database.db, 800_123);
+    expect(blocked).not.toBeNull();
+    await t.database.db.execute(sql`update users set status = 'blocked' where id = ${blocked?.id}`);
     const response = await login(initData);
     expect(response.statusCode).toBe(403);
     expect(response.json().error.code).toBe('ACCOUNT_NOT_ACTIVE');

@@ -11,6 +11,7 @@ import Type from 'typebox';
 import { verifyAuditLog } from '#shared/audit/index.ts';
 import type { Db } from '#shared/db/index.ts';
 import { AUDIT_RESULTS, auditLog, USER_ROLES, users } from '#shared/db/schema.ts';
+import { openTelegramIds } from '#shared/identity/users.ts';
 import { DEFAULT_STEP_UP_SECONDS } from '../../plugins/auth.ts';
 
 export interface DashboardRoutesOptions {
@@ -54,7 +55,8 @@ export async function dashboardRoutes(fastify: FastifyInstance, options: Dashboa
             users: Type.Array(
               Type.Object({
                 id: Type.String({ format: 'uuid' }),
-                telegramId: Type.Integer(),
+                /** Null for a person whose erasure is under way (their Telegram id can no longer be read). */
+                telegramId: Nullable(Type.Integer()),
                 role: Type.String(),
                 status: Type.String(),
                 createdAt: Type.String({ format: 'date-time' }),
@@ -72,7 +74,8 @@ export async function dashboardRoutes(fastify: FastifyInstance, options: Dashboa
         db
           .select({
             id: users.id,
-            telegramId: users.telegramId,
+            legacyTelegramId: users.legacyTelegramId,
+            telegramIdSealed: users.telegramIdSealed,
             role: users.role,
             status: users.status,
             createdAt: users.createdAt,
@@ -84,9 +87,17 @@ export async function dashboardRoutes(fastify: FastifyInstance, options: Dashboa
           .offset(offset),
         db.select({ total: count() }).from(users).where(where),
       ]);
+      // Telegram ids are stored sealed with each person's key: opened here, for this page only.
+      const telegramIds = await openTelegramIds(db, rows);
       return {
         total: Number(totals[0]?.total ?? 0),
-        users: rows.map((row) => ({ ...row, createdAt: row.createdAt.toISOString() })),
+        users: rows.map(({ id, role, status, createdAt }, index) => ({
+          id,
+          telegramId: telegramIds[index] ?? null,
+          role,
+          status,
+          createdAt: createdAt.toISOString(),
+        })),
       };
     },
   );

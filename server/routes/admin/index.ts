@@ -1,4 +1,9 @@
-/** Admin: grant and revoke roles. Audited; the person is told in Telegram; the last admin cannot be demoted. */
+/**
+ * Admin: grant and revoke roles. Audited; the person is told in Telegram; the last admin cannot be demoted.
+ * Making someone an admin needs a second admin (the two-person rule, shared/identity/role-grants.ts): the
+ * request answers 202 APPROVAL_REQUIRED with the request's id, every admin is told, and a different admin
+ * approves it (routes/admin/role-grants.ts). Demotions apply at once.
+ */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import Type from 'typebox';
@@ -6,7 +11,9 @@ import type { AuditLog } from '#shared/audit/index.ts';
 import type { Db } from '#shared/db/index.ts';
 import { USER_ROLES } from '#shared/db/schema.ts';
 import type { Principal } from '#shared/identity/principal.ts';
+import { createRoleGrantService } from '#shared/identity/role-grants.ts';
 import { changeRole } from '#shared/identity/roles.ts';
+import { findUserById } from '#shared/identity/users.ts';
 import { STEP_UP_SECONDS } from '#shared/mfa/index.ts';
 import type { SessionStore } from '#shared/tokens/sessions.ts';
 import type { Notify } from '../../notify.ts';
@@ -22,6 +29,12 @@ const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), messag
 
 export async function adminRoutes(fastify: FastifyInstance, options: AdminRoutesOptions) {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  const grants = createRoleGrantService({
+    db: options.db,
+    audit: options.audit,
+    notify: options.notify,
+    setSessionRole: (userId, role) => options.sessions.setRole(userId, role),
+  });
   app.put(
     '/api/v1/admin/users/:id/role',
     {
@@ -37,13 +50,37 @@ export async function adminRoutes(fastify: FastifyInstance, options: AdminRoutes
         ),
         response: {
           200: Type.Object({ id: Type.String(), role: Type.String(), changed: Type.Boolean() }),
+          // Promotion to admin: waiting for a second admin (POST /api/v1/admin/role-grants/:id/approve).
+          202: Type.Object({
+            code: Type.Literal('APPROVAL_REQUIRED'),
+            grantId: Type.String({ format: 'uuid' }),
+            expiresAt: Type.String({ format: 'date-time' }),
+          }),
+          403: ErrorBody,
           404: ErrorBody,
           409: ErrorBody,
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const admin = request.principal as Principal;
+      if (request.body.role === 'admin') {
+        const current = await findUserById(options.db, request.params.id);
+        // Already an admin: nothing to approve (the same answer as any unchanged role).
+        if (current?.role !== 'admin') {
+          const grant = await grants.request(request.params.id, {
+            actorUserId: admin.userId,
+            source: 'api',
+            requestId: request.id,
+            ip: request.ip,
+          });
+          return reply.code(202).send({
+            code: 'APPROVAL_REQUIRED' as const,
+            grantId: grant.id,
+            expiresAt: grant.expiresAt.toISOString(),
+          });
+        }
+      }
       const result = await changeRole(options.db, {
         userId: request.params.id,
         role: request.body.role,

@@ -11,8 +11,8 @@ import type { NotifyJob } from '#server/notify.ts';
 import { controllerInfo } from '#server/services.ts';
 import { notifyProcessor } from '#server/workers/notify.worker.ts';
 import { privacyProcessor } from '#server/workers/privacy.worker.ts';
-import { users } from '#shared/db/schema.ts';
 import { privacyRequests } from '#shared/db/schema-privacy.ts';
+import { findUserById } from '#shared/identity/users.ts';
 import { createRequest, type PrivacyJob, setObjection, setRestriction } from '#shared/privacy/index.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { createTestBot, TEST_BOT_TOKEN, type TestBot } from '#test/helpers/create-test-bot.ts';
@@ -72,7 +72,7 @@ describe('privacy jobs', () => {
     });
     const result = await privacy()(jobOf<PrivacyJob>({ kind: 'deadlines' }) as never);
     expect(result).toMatchObject({ overdue: 1, alerted: 1 });
-    const [adminRow] = await t.database.db.select().from(users).where(eq(users.id, admin.userId));
+    const adminRow = await findUserById(t.database.db, admin.userId);
     const alert = fake.callsOf('sendMessage').at(-1);
     expect(alert?.payload.chat_id).toBe(adminRow?.telegramId);
     expect(String(alert?.payload.text)).toContain('1 overdue');
@@ -86,7 +86,7 @@ describe('privacy jobs', () => {
       status: 'scheduled',
       effectiveAt: new Date(Date.now() - 1000),
     });
-    const [row] = await t.database.db.select().from(users).where(eq(users.id, person.userId));
+    const row = await findUserById(t.database.db, person.userId);
     const sweep = await privacy()(jobOf<PrivacyJob>({ kind: 'erasure-sweep' }) as never);
     expect(sweep).toMatchObject({ completed: 1 });
     expect(await t.services.sessions.list(person.userId)).toHaveLength(0);

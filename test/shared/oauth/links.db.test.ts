@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKeyRing } from '#shared/crypto/key-ring.ts';
 import { randomBytesOf } from '#shared/crypto/random.ts';
 import { createUserKeys, type UserKeys } from '#shared/crypto/user-keys.ts';
-import { upsertTelegramUser } from '#shared/identity/users.ts';
+import { bindUserIdentity, deriveTelegramIdIndexKey, upsertTelegramUser } from '#shared/identity/users.ts';
 import { createLinkStore, type LinkStore } from '#shared/oauth/links.ts';
 import { createTestDatabase, createTestKeystore, type TestDatabase } from '#test/helpers/test-db.ts';
 
@@ -26,8 +26,10 @@ const newUser = async () =>
 beforeAll(async () => {
   database = await createTestDatabase();
   keystore = await createTestKeystore();
-  const ring = await loadKeyRing(database.db, randomBytesOf(32));
+  const masterKey = randomBytesOf(32);
+  const ring = await loadKeyRing(database.db, masterKey);
   userKeys = createUserKeys({ keystore: keystore.db, ring });
+  bindUserIdentity(database.db, { indexKey: deriveTelegramIdIndexKey(masterKey), cipher: userKeys });
   links = createLinkStore({ db: database.db, cipher: userKeys, indexKey: randomBytesOf(32) });
 });
 afterAll(async () => {

@@ -2,7 +2,8 @@
  * Export and erasure must cover every table: personal data the map forgets is data a person never sees in their
  * export and never gets erased. One person is seeded with a row in every table of the live schema; the export
  * must show every personal column, and after erasure neither the live tables nor a dump taken before erasure
- * may yield their personal data (sealed values no longer open once the key is destroyed).
+ * may yield their personal data (sealed values no longer open once the key is destroyed). The Telegram id is
+ * never in any dump at all: only its keyed blind index and a copy sealed with the person's key are stored.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -118,6 +119,18 @@ describe('privacy coverage', () => {
     expect(sealedPlain.length).toBeGreaterThan(1);
     // Sealed values never appear in clear, even before erasure.
     for (const plain of sealedPlain) expect(dumpBefore).not.toContain(plain.replace(/"/g, ''));
+    // Nor does the Telegram id, in any table: a blind index finds the person, a sealed copy says who they are.
+    expect(dumpBefore).not.toContain(String(ctx.telegramId));
+    const [identity] = (
+      (await database.db.execute(
+        sql`select telegram_id, telegram_id_hash, telegram_id_sealed from users where id = ${ctx.userId}`,
+      )) as unknown as { rows: { telegram_id: unknown; telegram_id_hash: string; telegram_id_sealed: Uint8Array }[] }
+    ).rows;
+    expect(identity?.telegram_id).toBeNull();
+    expect(identity?.telegram_id_hash).toMatch(/^[0-9a-f]{64}$/);
+    const sealedId = Buffer.from(identity?.telegram_id_sealed ?? new Uint8Array());
+    const idContext = { table: 'users', column: 'telegram_id_sealed', rowId: ctx.userId };
+    expect((await userKeys.openForUser(ctx.userId, sealedId, idContext))?.toString()).toBe(String(ctx.telegramId));
 
     const request = await createRequest(database.db, {
       userId: ctx.userId,
@@ -131,9 +144,11 @@ describe('privacy coverage', () => {
     const dumpAfter = await dumpAsText(database.db);
     for (const value of erasable) expect(dumpAfter, value).not.toContain(value);
     expect(dumpAfter).not.toContain(String(ctx.telegramId));
+    expect(dumpAfter).not.toContain(identity?.telegram_id_hash);
     expect(dumpAfter).not.toContain('pt-br');
-    // The key is gone: every value sealed for the person in the earlier dump is now unreadable.
+    // The key is gone: every value sealed for the person in the earlier dump is now unreadable, the Telegram id too.
     expect(await userKeys.isShredded(ctx.userId)).toBe(true);
+    expect(await userKeys.openForUser(ctx.userId, sealedId, idContext)).toBeNull();
     const sealed = await database.db.execute(
       sql`select id::text as id, details from audit_log where subject_user_id = ${ctx.userId} and details is not null`,
     );

@@ -13,6 +13,7 @@ import { loadKeyRing } from '#shared/crypto/key-ring.ts';
 import { createUserKeys, type UserKeys } from '#shared/crypto/user-keys.ts';
 import { users } from '#shared/db/schema.ts';
 import { privacyErasureSteps, privacyRequests } from '#shared/db/schema-privacy.ts';
+import { bindUserIdentity, deriveTelegramIdIndexKey, upsertTelegramUser } from '#shared/identity/users.ts';
 import { cancelErasure, createRequest, recordConsent, runErasure } from '#shared/privacy/index.ts';
 import { createTestDatabase, createTestKeystore, type TestDatabase } from '#test/helpers/test-db.ts';
 
@@ -25,7 +26,9 @@ let telegramId = 5_000_000;
 beforeAll(async () => {
   database = await createTestDatabase();
   keystore = await createTestKeystore();
-  userKeys = createUserKeys({ keystore: keystore.db, ring: await loadKeyRing(database.db, randomBytes(32)) });
+  const masterKey = randomBytes(32);
+  userKeys = createUserKeys({ keystore: keystore.db, ring: await loadKeyRing(database.db, masterKey) });
+  bindUserIdentity(database.db, { indexKey: deriveTelegramIdIndexKey(masterKey), cipher: userKeys });
 });
 afterAll(async () => {
   await database.close();
@@ -34,8 +37,11 @@ afterAll(async () => {
 beforeEach(async () => database.truncate());
 
 async function person() {
-  const [user] = await database.db.insert(users).values({ telegramId: ++telegramId, languageCode: 'en' }).returning();
-  if (!user) throw new Error('fixture');
+  const { user } = await upsertTelegramUser(database.db, {
+    telegramId: ++telegramId,
+    languageCode: 'en',
+    adminTelegramIds: [],
+  });
   await recordConsent(
     {
       db: database.db,

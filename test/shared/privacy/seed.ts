@@ -10,6 +10,7 @@ import type { AuditLog } from '#shared/audit/index.ts';
 import { createAuditCheckpoint, deriveAuditSigningKey } from '#shared/audit/index.ts';
 import type { UserKeys } from '#shared/crypto/user-keys.ts';
 import type { Db } from '#shared/db/index.ts';
+import { bindUserIdentity, deriveTelegramIdIndexKey, upsertTelegramUser } from '#shared/identity/users.ts';
 import { type DataMap, dataMap } from '#shared/privacy/data-map.ts';
 
 export interface SeedContext {
@@ -97,6 +98,7 @@ export const SEEDS: Record<string, TableSeed> = {
       };
     },
   },
+  role_grants: { overrides: () => ({ role: 'admin', status: 'pending', decided_by: randomUUID() }) },
   defense_decisions: {
     overrides: () => ({
       kind: 'throttle',
@@ -155,10 +157,13 @@ async function genericValue(
       return randomBytes(32);
     case 'bool':
       return true;
-    case 'int2':
-    case 'int4':
     case 'int8':
     case 'numeric':
+      // A personal identifier stored as a number is the Telegram id (the only one people have): seeded with the
+      // person's own, so the dump scans catch any table that keeps it in clear.
+      return columnSpec?.personal && columnSpec.category === 'identifiers' ? ctx.telegramId : 1;
+    case 'int2':
+    case 'int4':
       return 1;
     case 'timestamptz':
     case 'timestamp':
@@ -185,11 +190,22 @@ export async function seedEverything(
   base: Omit<SeedContext, 'stored' | 'userId'> & { map?: DataMap },
 ): Promise<SeedContext> {
   const map = base.map ?? dataMap;
-  const userResult = await base.db.execute(
-    sql`insert into users (telegram_id, language_code) values (${base.telegramId}, 'pt-br') returning id`,
-  );
-  const userId = (userResult as unknown as { rows: { id: string }[] }).rows[0]?.id as string;
+  // As the bot registers a person: the Telegram id stored as a blind index and sealed with their data key.
+  bindUserIdentity(base.db, { indexKey: deriveTelegramIdIndexKey(base.masterKey), cipher: base.userKeys });
+  const { user } = await upsertTelegramUser(base.db, {
+    telegramId: base.telegramId,
+    languageCode: 'pt-br',
+    adminTelegramIds: [],
+  });
+  const userId = user.id;
   const ctx: SeedContext = { ...base, userId, stored: {} };
+  const userRow = (
+    (await base.db.execute(sql`select * from users where id = ${userId}`)) as unknown as {
+      rows: Record<string, unknown>[];
+    }
+  ).rows[0];
+  // The export opens the sealed id (and reads it as the number it is).
+  ctx.stored.users = { ...userRow, 'telegram_id_sealed:plain': base.telegramId };
   const live = await liveColumns(base.db);
   const missing = [...live.keys()].filter((table) => !SEEDS[table]);
   if (missing.length > 0) {

@@ -112,10 +112,11 @@ describe('facts from the database', () => {
     const [admin1, admin2] = await database.db
       .insert(users)
       .values([
-        { telegramId: 1001, role: 'admin' },
-        { telegramId: 1002, role: 'admin' },
-        { telegramId: 1003, role: 'admin', status: 'blocked' },
-        { telegramId: 1004, role: 'user' },
+        // Rows as people have them (a blind index of their Telegram id); the scanner reads roles only.
+        { telegramIdHash: randomBytes(32).toString('hex'), role: 'admin' },
+        { telegramIdHash: randomBytes(32).toString('hex'), role: 'admin' },
+        { telegramIdHash: randomBytes(32).toString('hex'), role: 'admin', status: 'blocked' },
+        { telegramIdHash: randomBytes(32).toString('hex'), role: 'user' },
       ])
       .returning();
     if (!admin1 || !admin2) throw new Error('insert returned no rows');

@@ -488,7 +488,8 @@ function Decisions() {
 
 interface AdminUser {
   id: string;
-  telegramId: number;
+  /** Null while the person's erasure is under way (their Telegram id can no longer be read). */
+  telegramId: number | null;
   role: string;
   status: string;
   createdAt: string;
@@ -504,9 +505,18 @@ function Users() {
     setBusy(user.id);
     setMessage(null);
     try {
-      await withStepUp(() => api.put(`/api/v1/admin/users/${user.id}/role`, { role }));
+      const result = await withStepUp(() =>
+        api.put<{ code?: string }>(`/api/v1/admin/users/${user.id}/role`, { role }),
+      );
       haptic.notify('success');
-      setMessage({ tone: 'success', text: `Role changed to ${role}.` });
+      // Making someone an admin needs a second admin (two-person rule): the server answers 202 APPROVAL_REQUIRED.
+      setMessage({
+        tone: 'success',
+        text:
+          result?.code === 'APPROVAL_REQUIRED'
+            ? 'Request sent: another admin must approve it in Telegram within 24 hours.'
+            : `Role changed to ${role}.`,
+      });
       users.reload();
     } catch (error) {
       haptic.notify('error');
@@ -529,7 +539,9 @@ function Users() {
           {users.data.users.map((user) => (
             <li key={user.id} className="block user-row" data-testid="admin-user">
               <div className="key-head">
-                <span className="cell-title">Telegram {user.telegramId}</span>
+                <span className="cell-title">
+                  {user.telegramId === null ? 'Erased person' : `Telegram ${user.telegramId}`}
+                </span>
                 {user.id === me.id ? <Badge tone="blue">you</Badge> : null}
                 {user.status !== 'active' ? <Badge tone="red">{user.status}</Badge> : null}
               </div>
