@@ -145,7 +145,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   // One access line per request: method, route pattern, status, time. No IPs, query strings or bodies.
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     request.log.info(
       {
         method: request.method,
@@ -155,6 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       },
       'request',
     );
+    done();
   });
 
   await app.register(errorHandlerPlugin);
