@@ -146,7 +146,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   // One access line per request: method, route pattern, status, time. No IPs, query strings or bodies.
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     request.log.info(
       {
         method: request.method,
@@ -156,6 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       },
       'request',
     );
+    done();
   });
 
   await app.register(errorHandlerPlugin);

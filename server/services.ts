@@ -111,7 +111,11 @@ export async function createServices(deps: ServiceDeps): Promise<Services> {
     issuer: config.publicUrl ?? 'tsp',
     audience: TOKEN_AUDIENCE,
   });
-  const sessions = createSessionStore({ redis: deps.redis.client, prefix: deps.redisPrefix });
+  const sessions = createSessionStore({
+    redis: deps.redis.client,
+    prefix: deps.redisPrefix,
+    cache: { createSubscriber: () => deps.redis.createBullConnection() },
+  });
   const canVerify = Boolean(config.bot.token) || config.telegramLogin.thirdPartyBotId !== undefined;
   const verifyInitData = canVerify
     ? createInitDataVerifier({

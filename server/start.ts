@@ -103,6 +103,7 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
       logger,
     });
     cleanups.push(() => services.defense.close());
+    cleanups.push(() => services.sessions.close());
     const { ring, userKeys } = services;
 
     let bot: Bot<Context> | undefined;

@@ -26,21 +26,30 @@ export const metricsPlugin = fp<MetricsPluginOptions>(
   async (app: FastifyInstance, options) => {
     const { metrics } = options;
 
-    app.addHook('onResponse', async (request, reply) => {
-      metrics.httpRequestDuration.observe(
-        {
+    // The histogram's child per label set, looked up once: labelling per observation hashes the labels each
+    // time. The set is bounded: route patterns (not URLs) × methods × status codes.
+    const durationByLabels = new Map<string, ReturnType<typeof metrics.httpRequestDuration.labels>>();
+    // Callback style: nothing here waits (a promise per response is measurable on the hot path).
+    app.addHook('onResponse', (request, reply, done) => {
+      // The registered pattern (`/api/v1/sessions/:id`); unmatched URLs share one label (no cardinality attack).
+      const route = request.routeOptions.url ?? 'unmatched';
+      const labelKey = `${request.method} ${reply.statusCode} ${route}`;
+      let duration = durationByLabels.get(labelKey);
+      if (duration === undefined) {
+        duration = metrics.httpRequestDuration.labels({
           method: request.method,
-          // The registered pattern (`/api/v1/sessions/:id`); unmatched URLs share one label (no cardinality attack).
-          route: request.routeOptions.url ?? 'unmatched',
+          route,
           status_code: String(reply.statusCode),
-        },
-        reply.elapsedTime / 1000,
-      );
+        });
+        durationByLabels.set(labelKey, duration);
+      }
+      duration.observe(reply.elapsedTime / 1000);
       // Webhook deliveries refused: a wrong secret (401) is someone other than Telegram knocking.
       if (request.routeOptions.url === WEBHOOK_PATH && reply.statusCode >= 400) {
         const reason = reply.statusCode === 401 ? 'secret' : reply.statusCode === 400 ? 'body' : 'other';
         metrics.webhookRejections.inc({ reason });
       }
+      done();
     });
 
     metrics.addCollector(() => {

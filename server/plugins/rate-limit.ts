@@ -48,8 +48,18 @@ declare module 'fastify' {
   }
 }
 
+/** Each route pattern's group, worked out once (the limiter asks several times per request). */
+const groupByRoute = new Map<string | undefined, RateLimitGroup>();
+
 function groupOf(request: FastifyRequest): RateLimitGroup {
-  return rateLimitGroupOf(request.routeOptions.url);
+  const route = request.routeOptions.url;
+  let group = groupByRoute.get(route);
+  if (group === undefined) {
+    group = rateLimitGroupOf(route);
+    // Patterns are finite (registered routes plus `undefined` for the 404 handler): no unbounded growth.
+    groupByRoute.set(route, group);
+  }
+  return group;
 }
 
 function subjectOf(principal: Principal | undefined, ip: string): string {
@@ -136,13 +146,14 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
     }
 
     // Root-level hooks also run for the 404 handler, so unmatched URLs are limited (group global) as well.
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.routeOptions.config?.rateLimitExempt) return;
-      if (RATE_LIMIT_KEYING[groupOf(request)] === 'ip') await limit(request, reply);
+    // Callback style, so a request its group does not count here costs no promise; a 429 goes to the error handler.
+    app.addHook('onRequest', (request, reply, done) => {
+      if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[groupOf(request)] !== 'ip') done();
+      else limit(request, reply).then(() => done(), done);
     });
-    app.addHook('preHandler', async (request, reply) => {
-      if (request.routeOptions.config?.rateLimitExempt) return;
-      if (RATE_LIMIT_KEYING[groupOf(request)] === 'principal') await limit(request, reply);
+    app.addHook('preHandler', (request, reply, done) => {
+      if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[groupOf(request)] !== 'principal') done();
+      else limit(request, reply).then(() => done(), done);
     });
 
     app.addHook('onClose', async () => {

@@ -45,7 +45,23 @@ function ipv6Groups(address: string): number[] | null {
  * @example rateKeyForIp('::ffff:203.0.113.7') // 'ip4:203.0.113.7'
  */
 export function rateKeyForIp(address: string | null | undefined): string {
-  const bare = (address ?? '').trim().replace(/%.*$/, '');
+  const key = address ?? '';
+  const known = recentKeys.get(key);
+  if (known !== undefined) return known;
+  const computed = computeRateKey(key);
+  // A bounded memo: a client's address repeats on every request of its connections; a flood of distinct
+  // addresses only ever empties it.
+  if (recentKeys.size >= RECENT_KEYS_MAX) recentKeys.clear();
+  recentKeys.set(key, computed);
+  return computed;
+}
+
+/** Addresses seen recently and their keys (parsing an address costs more than the rest of the limiter). */
+const recentKeys = new Map<string, string>();
+const RECENT_KEYS_MAX = 10_000;
+
+function computeRateKey(address: string): string {
+  const bare = address.trim().replace(/%.*$/, '');
   if (isIPv4(bare)) return `ip4:${bare.split('.').map(Number).join('.')}`;
   if (!isIPv6(bare)) return 'unknown';
   const groups = ipv6Groups(bare.toLowerCase());

@@ -3,6 +3,13 @@
  * truncated IP); access tokens name their session and stop working the moment it is revoked. Refresh tokens
  * are opaque 256-bit values stored only as hashes, rotated on every use and grouped in a family per session:
  * presenting an already-rotated token means it was stolen or replayed, and the whole family is revoked.
+ *
+ * With `cache`, each process keeps the sessions it read recently (at most SESSION_CACHE_MAX_AGE_MS) so an
+ * authenticated request costs no Redis round trip. Every change to a session (revocation, role, second factor,
+ * refresh) drops it locally at once and is published on a Redis channel that every process subscribes to, so
+ * other processes drop it within the pub/sub delivery time. While the subscription is not live (connecting,
+ * reconnecting) nothing is cached: a missed message can never keep a revoked session alive. A read that
+ * started before an invalidation arrived is not cached (an epoch counter tells).
  */
 import type { Redis } from 'ioredis';
 import { hashToken } from '../crypto/hash.ts';
@@ -16,6 +23,10 @@ export const SESSION_IDLE_SECONDS = 30 * 24 * 3600;
 export const SESSION_ABSOLUTE_SECONDS = 90 * 24 * 3600;
 const REFRESH_PREFIX = 'rt_';
 export const MAX_SESSIONS_PER_USER = 50;
+/** How long a process may answer from its cache before reading a session from Redis again. */
+export const SESSION_CACHE_MAX_AGE_MS = 5_000;
+/** Sessions kept per process; past it the cache starts over (a flood of distinct sessions gains nothing). */
+const SESSION_CACHE_MAX_ENTRIES = 50_000;
 
 export interface SessionRecord {
   id: string;
@@ -61,6 +72,13 @@ export interface SessionStore {
   revokeAll(userId: string, keepSessionId?: string): Promise<number>;
   /** Records a second-factor check (for step-up) and adds `otp` to the session's methods. */
   markSecondFactor(sessionId: string, atSeconds: number): Promise<void>;
+  /** Ends the cache's subscription (when built with `cache`). */
+  close(): Promise<void>;
+}
+
+export interface SessionCacheOptions {
+  /** Opens the connection that subscribes to invalidations (a dedicated one: subscribers can do nothing else). */
+  createSubscriber: () => Redis;
 }
 
 /**
@@ -83,13 +101,54 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], AR
 return 0
 `;
 
-export function createSessionStore(deps: { redis: Redis; prefix: string; now?: () => number }): SessionStore {
+export function createSessionStore(deps: {
+  redis: Redis;
+  prefix: string;
+  now?: () => number;
+  cache?: SessionCacheOptions;
+}): SessionStore {
   const { redis } = deps;
   const now = deps.now ?? Date.now;
   const sessionKey = (sid: string) => `${deps.prefix}:sess:${sid}`;
   const userKey = (userId: string) => `${deps.prefix}:user-sess:${userId}`;
   const familyKey = (sid: string) => `${deps.prefix}:rt-family:${sid}`;
   const refreshKey = (hash: string) => `${deps.prefix}:rt:${hash}`;
+  const invalidationChannel = `${deps.prefix}:sess-invalidated`;
+
+  const cached = new Map<string, { record: SessionRecord; at: number }>();
+  /** Bumped by every invalidation: a read that saw it change while in flight is not cached. */
+  let epoch = 0;
+  /** True while the subscription is live; only then is anything cached or answered from the cache. */
+  let live = false;
+  let subscriber: Redis | undefined;
+  const forgetAll = () => {
+    live = false;
+    epoch++;
+    cached.clear();
+  };
+  if (deps.cache) {
+    const connection = deps.cache.createSubscriber();
+    subscriber = connection;
+    connection.on('message', (channel: string, sid: string) => {
+      if (channel !== invalidationChannel) return;
+      epoch++;
+      cached.delete(sid);
+    });
+    // Messages sent while the connection is down are lost: forget everything until subscribed again.
+    connection.on('close', forgetAll);
+    connection.on('reconnecting', forgetAll);
+    const subscribe = () => {
+      connection.subscribe(invalidationChannel).then(
+        () => {
+          live = connection.status === 'ready';
+        },
+        () => forgetAll(),
+      );
+    };
+    connection.on('ready', subscribe);
+    if (connection.status === 'ready') subscribe();
+    else if (connection.status === 'wait') connection.connect().catch(() => forgetAll());
+  }
 
   const parse = (id: string, hash: Record<string, string>): SessionRecord | null => {
     if (!hash.userId) return null;
@@ -106,6 +165,17 @@ export function createSessionStore(deps: { redis: Redis; prefix: string; now?: (
       secondFactorAt: hash.secondFactorAt ? Number(hash.secondFactorAt) : undefined,
       absoluteExpiresAt: Number(hash.absoluteExpiresAt),
     };
+  };
+
+  /** Reads a session from Redis (never from the cache). */
+  const read = async (sid: string): Promise<SessionRecord | null> => parse(sid, await redis.hgetall(sessionKey(sid)));
+
+  /** Drops a changed session here at once and, through the channel, in every other process. */
+  const invalidate = async (sid: string): Promise<void> => {
+    if (!subscriber) return;
+    epoch++;
+    cached.delete(sid);
+    await redis.publish(invalidationChannel, sid);
   };
 
   /** Issues a refresh token for the session, expiring with it. */
@@ -133,6 +203,7 @@ export function createSessionStore(deps: { redis: Redis; prefix: string; now?: (
     for (const member of family) pipeline.set(refreshKey(member), `${sid}|revoked`, 'KEEPTTL', 'XX');
     if (hash.userId) pipeline.srem(userKey(hash.userId), sid);
     await pipeline.exec();
+    await invalidate(sid);
     return Boolean(hash.userId);
   };
 
@@ -175,7 +246,17 @@ export function createSessionStore(deps: { redis: Redis; prefix: string; now?: (
     },
 
     async get(sessionId) {
-      return parse(sessionId, await redis.hgetall(sessionKey(sessionId)));
+      if (live) {
+        const hit = cached.get(sessionId);
+        if (hit && performance.now() - hit.at < SESSION_CACHE_MAX_AGE_MS) return hit.record;
+      }
+      const startedAt = epoch;
+      const record = await read(sessionId);
+      if (record && live && epoch === startedAt) {
+        if (cached.size >= SESSION_CACHE_MAX_ENTRIES) cached.clear();
+        cached.set(sessionId, { record, at: performance.now() });
+      }
+      return record;
     },
 
     async isActive(sessionId) {
@@ -202,7 +283,7 @@ export function createSessionStore(deps: { redis: Redis; prefix: string; now?: (
       const hash = hashToken(refreshToken);
       const [state, sid] = (await redis.eval(ROTATE_SCRIPT, 1, refreshKey(hash))) as [number, string];
       if (state === 0) return { ok: false, reason: 'REFRESH_TOKEN_INVALID' };
-      const session = await store.get(sid);
+      const session = await read(sid);
       if (state === 2) {
         // Reuse of a rotated token: someone else holds the family. End the session for everyone.
         const marker = await redis.get(refreshKey(hash));
@@ -221,6 +302,7 @@ export function createSessionStore(deps: { redis: Redis; prefix: string; now?: (
         .hset(sessionKey(sid), 'lastSeenAt', String(at))
         .expireat(sessionKey(sid), slidingExpiry(session.absoluteExpiresAt))
         .exec();
+      await invalidate(sid);
       const next = await issueRefresh(sid, session.absoluteExpiresAt);
       return { ok: true, session: { ...session, lastSeenAt: at }, refreshToken: next };
     },
@@ -239,16 +321,24 @@ export function createSessionStore(deps: { redis: Redis; prefix: string; now?: (
       for (const id of await redis.smembers(userKey(userId))) {
         // Only sessions that still exist: HSET on an expired key would resurrect it without a TTL.
         await redis.eval(SET_IF_EXISTS_SCRIPT, 1, sessionKey(id), 'role', role);
+        await invalidate(id);
       }
     },
 
     async markSecondFactor(sessionId, atSeconds) {
       await redis.eval(SET_IF_EXISTS_SCRIPT, 1, sessionKey(sessionId), 'secondFactorAt', String(atSeconds));
-      const session = await store.get(sessionId);
+      const session = await read(sessionId);
       if (session && !session.amr.includes('otp')) {
         // The session now includes a one-time-password check: tokens issued from it say so (RFC 8176 `otp`).
         await redis.eval(SET_IF_EXISTS_SCRIPT, 1, sessionKey(sessionId), 'amr', [...session.amr, 'otp'].join(','));
       }
+      await invalidate(sessionId);
+    },
+
+    async close() {
+      forgetAll();
+      subscriber?.disconnect();
+      subscriber = undefined;
     },
   };
   return store;

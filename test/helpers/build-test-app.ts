@@ -104,6 +104,7 @@ export async function buildTestApp(options: BuildTestAppOptions = {}): Promise<T
     async close() {
       await app.close();
       await services.defense.close();
+      await services.sessions.close();
       await queues.close();
       if (testRedis) await testRedis.close();
       await keystore.close();
