@@ -5,7 +5,7 @@
  * The table is written to bench/results/latest.md and the figures to bench/results/latest.json (plus a dated
  * copy of the JSON), so a run can be compared with the last one.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -76,15 +76,34 @@ function markdown(results: Record<string, BenchFigure[]>): string {
 const resultsDir = join(ROOT, 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
 const stamp = new Date().toISOString();
-const document = { date: stamp, node: process.version, cpus: availableParallelism(), results: all };
+// A partial run (`npm run bench webhook`) replaces only its own benchmarks' rows in latest.* (the dated file
+// holds just what this run measured).
+const previous = (() => {
+  if (only.length === 0) return {};
+  try {
+    const text = readFileSync(join(resultsDir, 'latest.json'), 'utf8');
+    return (JSON.parse(text) as { results?: Record<string, BenchFigure[]> }).results ?? {};
+  } catch {
+    return {};
+  }
+})();
+const merged: Record<string, BenchFigure[]> = { ...previous, ...all };
+const sorted = Object.fromEntries(
+  Object.keys(merged)
+    .sort()
+    .map((file) => [file, merged[file] as BenchFigure[]]),
+);
+const document = { date: stamp, node: process.version, cpus: availableParallelism(), results: sorted };
 writeFileSync(join(resultsDir, 'latest.json'), `${JSON.stringify(document, null, 2)}\n`);
 writeFileSync(
   join(resultsDir, `${stamp.slice(0, 19).replaceAll(':', '-')}.json`),
-  `${JSON.stringify(document, null, 2)}\n`,
+  `${JSON.stringify({ ...document, results: all }, null, 2)}\n`,
 );
 writeFileSync(
   join(resultsDir, 'latest.md'),
-  `# npm run bench, ${stamp.slice(0, 10)} (Node ${process.version}, ${availableParallelism()} cores)\n\n${markdown(all)}`,
+  `# npm run bench, ${stamp.slice(0, 10)} (Node ${process.version}, ${availableParallelism()} cores)\n\n${
+    only.length > 0 ? `Updated by a partial run (${only.join(', ')}); other rows are from earlier runs.\n\n` : ''
+  }${markdown(sorted)}`,
 );
 process.stdout.write('\nWritten to bench/results/latest.md and latest.json\n');
 process.exit(0);
