@@ -34,8 +34,7 @@ afterAll(async () => {
 });
 
 const newSession = async (store: SessionStore) =>
-  (await store.create({ userId: crypto.randomUUID(), role: 'user', client: 'test', ip: '', amr: ['tg'] }))
-    .session;
+  (await store.create({ userId: crypto.randomUUID(), role: 'user', client: 'test', ip: '', amr: ['tg'] })).session;
 
 /** Waits until `check` holds (pub/sub delivery), failing after a second. */
 async function eventually(check: () => Promise<boolean>): Promise<void> {
