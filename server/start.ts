@@ -120,6 +120,7 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         redis: redis.client,
         redisPrefix: config.redisPrefix,
         maxUpdateAgeSeconds: config.bot.maxUpdateAgeSeconds,
+        outgoing: { globalPerSecond: config.bot.messagesPerSecond },
         mfa: services.mfa,
         defense: {
           service: services.defense,
@@ -185,7 +186,11 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
         database,
         crypto: { ring, userKeys },
         audit: { signingKey: deriveAuditSigningKey(secrets.masterKey) },
-        telegram: { botToken: config.bot.token, apiRoot: config.bot.apiRoot },
+        telegram: {
+          botToken: config.bot.token,
+          apiRoot: config.bot.apiRoot,
+          messagesPerSecond: config.bot.messagesPerSecond,
+        },
         mfa: services.mfa,
         privacy: {
           controller: controllerInfo(config),

@@ -24,7 +24,15 @@ export interface WorkerDeps {
   /** Signs audit checkpoints (derived from the master key: `deriveAuditSigningKey`). */
   audit: { signingKey: AuditSigningKey };
   /** Where notices are sent (the bot's token and API root); absent → the bot is disabled, notices dropped. */
-  telegram?: { botToken: string | undefined; apiRoot: string; fetch?: typeof fetch } | undefined;
+  telegram?:
+    | {
+        botToken: string | undefined;
+        apiRoot: string;
+        fetch?: typeof fetch;
+        /** The throttler's global limit for this process's sends (BOT_MESSAGES_PER_SECOND). */
+        messagesPerSecond?: number;
+      }
+    | undefined;
   /** Completes due MFA resets (the `mfa` queue); without it that queue has no worker in this process. */
   mfa?: Pick<MfaService, 'processDueResets'> | undefined;
   /** Exports, erasures, retention, deadline alerts (the `privacy` queue); without it that queue has no worker here. */
@@ -70,6 +78,7 @@ export async function startWorkers(deps: WorkerDeps): Promise<RunningWorkers> {
       botToken: deps.telegram?.botToken,
       apiRoot: deps.telegram?.apiRoot ?? 'https://api.telegram.org',
       ...(deps.telegram?.fetch ? { fetch: deps.telegram.fetch } : {}),
+      ...(deps.telegram?.messagesPerSecond ? { outgoing: { globalPerSecond: deps.telegram.messagesPerSecond } } : {}),
     }),
     // Telegram allows about 30 messages/s in bulk: a small concurrency with its retries stays well under.
     { connection: deps.connection(), prefix: bullPrefix(deps.redisPrefix), concurrency: 5 },

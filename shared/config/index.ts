@@ -86,6 +86,7 @@ export const EnvSchema = Type.Object({
   BOT_TOKEN: Str({ pattern: '^[0-9]{3,20}:[A-Za-z0-9_-]{30,}$' }),
   BOT_MODE: Type.Optional(Type.Union([Type.Literal('polling'), Type.Literal('webhook')])),
   BOT_MAX_UPDATE_AGE_SECONDS: Int(10, 86_400),
+  BOT_MESSAGES_PER_SECOND: Int(1, 1_000),
   /** `on`: POST /telegram/webhook accepts only Telegram's published source ranges (needs TRUST_PROXY behind a proxy). */
   TELEGRAM_WEBHOOK_SOURCE_CHECK: Type.Optional(Type.Union([Type.Literal('on'), Type.Literal('off')])),
   PUBLIC_URL: Str({ pattern: '^https?://[^\\s/]+' }),
@@ -160,6 +161,7 @@ const FORMAT_HINTS: Partial<Record<keyof Env, string>> = {
   ADMIN_TELEGRAM_IDS: 'must be comma-separated numeric Telegram ids',
   INIT_DATA_MAX_AGE_SECONDS: 'must be an integer from 60 to 86400',
   BOT_MAX_UPDATE_AGE_SECONDS: 'must be an integer from 10 to 86400',
+  BOT_MESSAGES_PER_SECOND: 'must be an integer from 1 to 1000',
   TELEGRAM_WEBHOOK_SOURCE_CHECK: 'must be on or off',
   TELEGRAM_THIRD_PARTY_BOT_ID: 'must be the numeric id of the bot (the digits before ":" in its token)',
   STARTUP_TIMEOUT_SECONDS: 'must be an integer from 1 to 600',
@@ -223,6 +225,11 @@ export interface Config {
     maxUpdateAgeSeconds: number;
     /** Webhook requests only from Telegram's published source ranges (TELEGRAM_WEBHOOK_SOURCE_CHECK=on). */
     webhookSourceCheck: boolean;
+    /**
+     * Messages per second the bot sends in all, per process (the throttler's global limit). Telegram allows about
+     * 30; a bot with paid broadcasts up to 1,000.
+     */
+    messagesPerSecond: number;
   };
   publicUrl: string | undefined;
   adminTelegramIds: readonly number[];
@@ -629,6 +636,7 @@ export function parseConfig(source: Record<string, string | undefined>, options:
       apiRoot: (env.TELEGRAM_API_ROOT ?? DEFAULT_TELEGRAM_API_ROOT).replace(/\/+$/, ''),
       maxUpdateAgeSeconds: env.BOT_MAX_UPDATE_AGE_SECONDS ?? 600,
       webhookSourceCheck: env.TELEGRAM_WEBHOOK_SOURCE_CHECK === 'on',
+      messagesPerSecond: env.BOT_MESSAGES_PER_SECOND ?? 30,
     },
     publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ''),
     adminTelegramIds: (env.ADMIN_TELEGRAM_IDS ?? '')
