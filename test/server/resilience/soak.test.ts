@@ -2,7 +2,7 @@
  * Threat: a slow leak that only shows after hours in production. A bounded soak of mixed load against the real
  * product (`npm start`'s server/main.ts, all roles, webhook mode): authenticated API calls, sign-ins, health
  * checks and webhook updates through autocannon, with the process's RSS sampled every second (and its V8
- * heap, through /metrics). After a warm-up, the floor of RSS (its least value in each 20-second window) must
+ * heap, through /metrics). After a warm-up, the floor of RSS (its least value in each 10-second window) must
  * not rise by more than a small amount per request served: a leak is per request (or per update, per sign-in),
  * so the bound scales with the load, which varies with what else runs on the machine. At the ~1,000 requests/s
  * seen on a quiet run, 64 bytes a request is about 3.7 MB a minute; the least-squares slopes are printed.
@@ -178,10 +178,10 @@ describe('soak: mixed load with memory sampled', () => {
       const secondHalf = samples.slice(Math.floor(samples.length / 2));
       const mbPerMin = slope(secondHalf);
       // Garbage collection makes RSS a saw-tooth; a leak raises its floor. The floor: the least RSS in each
-      // 20-second window of the second half (the first is warm-up: caches fill, the heap grows to its working size).
+      // 10-second window of the second half (the first is warm-up: caches fill, the heap grows to its working size).
       const floor: { x: number; y: number }[] = [];
-      for (let start = Math.floor(samples.length / 2); start + 20 <= samples.length; start += 20) {
-        const window = samples.slice(start, start + 20);
+      for (let start = Math.floor(samples.length / 2); start + 10 <= samples.length; start += 10) {
+        const window = samples.slice(start, start + 10);
         floor.push(window.reduce((min, point) => (point.y < min.y ? point : min)));
       }
       const floorMbPerMin = slope(floor);
