@@ -13,6 +13,7 @@ import Fastify, {
   type FastifyContextConfig,
   type FastifyInstance,
   type FastifySchema,
+  type FastifyServerOptions,
   LogController,
 } from 'fastify';
 import type { Bot } from 'grammy';
@@ -106,6 +107,62 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Request loggers (`request.log`) are made on first use. pino builds and redacts a child's bindings when the child
+ * is created, which costs more than the rest of a cheap request, and most requests never log through it.
+ */
+class LazyChildLogger {
+  #child: FastifyBaseLogger | undefined;
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Record<string, unknown>,
+    private readonly options: Record<string, unknown>,
+  ) {}
+  #real(): FastifyBaseLogger {
+    if (this.#child === undefined) this.#child = this.parent.child(this.bindings, this.options);
+    return this.#child;
+  }
+  #log(level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace', args: unknown[]): void {
+    if ((this.parent as unknown as Logger).isLevelEnabled(level))
+      (this.#real()[level] as (...a: unknown[]) => void)(...args);
+  }
+  get level(): string {
+    return this.#real().level;
+  }
+  set level(level: string) {
+    this.#real().level = level;
+  }
+  fatal(...args: unknown[]): void {
+    this.#log('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.#log('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.#log('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.#log('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.#log('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.#log('trace', args);
+  }
+  silent(): void {}
+  child(...args: Parameters<FastifyBaseLogger['child']>): FastifyBaseLogger {
+    return this.#real().child(...args);
+  }
+}
+
+const lazyChildLogger: NonNullable<FastifyServerOptions['childLoggerFactory']> = (logger, bindings, options) =>
+  new LazyChildLogger(
+    logger,
+    bindings as Record<string, unknown>,
+    options as Record<string, unknown>,
+  ) as unknown as FastifyBaseLogger;
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   const isShuttingDown = deps.isShuttingDown ?? (() => false);
   // TLS_CERT/TLS_KEY: serve HTTPS directly (usually TLS ends at a reverse proxy instead; see README).
@@ -116,6 +173,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Fastify's own request lines carry IPs and full URLs; ours (onResponse below) carry neither.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     bodyLimit: deps.config.bodyLimitBytes,
     // Whether X-Forwarded-For is believed (request.ip): off unless TRUST_PROXY names the proxy.
     trustProxy: trustProxyOption(deps.config.trustProxy),
@@ -146,9 +204,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   // One access line per request: method, route pattern, status, time. No IPs, query strings or bodies.
+  // Through the root logger with the request id, so a request that logs nothing else makes no child logger.
+  const accessLog = deps.logger as FastifyBaseLogger;
   app.addHook('onResponse', (request, reply, done) => {
-    request.log.info(
+    accessLog.info(
       {
+        reqId: request.id,
         method: request.method,
         route: request.routeOptions.url ?? 'unmatched',
         status: reply.statusCode,
