@@ -8,7 +8,7 @@
  */
 import { Composer, type Middleware } from 'grammy';
 import { findUserByTelegramId } from '#shared/identity/users.ts';
-import { commandsWithPermission } from '../commands.ts';
+import { commandsWithPermission, parseCommand } from '../commands.ts';
 import type { Context } from '../context.ts';
 import { defineConversation } from '../conversations/index.ts';
 import { hasFreshBotStepUp, requireStepUp, type StepUpDeps } from './step-up.ts';
@@ -23,12 +23,10 @@ export const ADMIN_CALLBACK = /^(?:dd:[lx]:|scan:|dsr:x:|adm[/:])/;
 
 const CONVERSATION_ID = 'admin-step-up';
 
+/** The admin command this message sends to this bot (`/stats@OtherBot` is not ours), if any. */
 function adminCommandOf(ctx: Context): string | undefined {
-  const text = ctx.message?.text;
-  const entity = ctx.message?.entities?.[0];
-  if (!text || entity?.type !== 'bot_command' || entity.offset !== 0) return undefined;
-  const name = text.slice(1, entity.length).split('@')[0]?.toLowerCase() ?? '';
-  return ADMIN_COMMANDS.includes(name) ? name : undefined;
+  const command = parseCommand(ctx.message, ctx.me.username);
+  return command?.forUs && ADMIN_COMMANDS.includes(command.name) ? command.name : undefined;
 }
 
 export function adminStepUpGate(deps: StepUpDeps): Middleware<Context> {

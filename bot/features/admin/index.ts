@@ -27,7 +27,6 @@ import { roleHas } from '#shared/identity/rbac.ts';
 import { findRoleGrant, type RoleChangedNotice, type RoleGrantService } from '#shared/identity/role-grants.ts';
 import { changeRole } from '#shared/identity/roles.ts';
 import { findUserById, findUserByTelegramId, listUsersPage } from '#shared/identity/users.ts';
-import { computeKpis, eventsByHour } from '#shared/metrics/kpis.ts';
 import type { PrivacyService } from '#shared/privacy/index.ts';
 import { deadlineOf } from '#shared/privacy/index.ts';
 import type { ScannerService } from '#shared/scanner/index.ts';
@@ -35,6 +34,7 @@ import type { SessionStore } from '#shared/tokens/sessions.ts';
 import type { Callbacks } from '../../callbacks.ts';
 import type { Context } from '../../context.ts';
 import { renderScanReport } from '../scan.ts';
+import { renderStats } from '../stats.ts';
 import { hasFreshBotStepUp } from '../step-up.ts';
 import { type AuditFilter, parseAuditFilter, searchAudit } from './audit-search.ts';
 import { ADMIN_BUTTONS, DEMOTION_ROLES } from './buttons.ts';
@@ -262,24 +262,8 @@ export function adminFeature(deps: AdminFeatureDeps) {
 
   async function showStats(ctx: Context) {
     if (!deps.defense) return show(ctx, 'reply', ctx.t('admin.off'));
-    // The same figures as /stats (features/stats.ts), from the same shared functions.
-    const [kpis, hours, active] = await Promise.all([
-      computeKpis(db),
-      eventsByHour(db, 24),
-      deps.defense.decisions.listActive(1000),
-    ]);
-    const none = ctx.t('stats.no_data');
-    const percent = (value: number | null) => (value === null ? none : `${(value * 100).toFixed(1)}%`);
-    const body = ctx.t('stats.body', {
-      authSuccessRate: percent(kpis.authSuccessRate),
-      failedLoginRate: percent(kpis.failedLoginRate),
-      dsrOnTimeRate: percent(kpis.dsrOnTimeRate),
-      highRiskFindings: kpis.highRiskFindings === null ? none : kpis.highRiskFindings,
-      activeDecisions: active.length,
-      events: hours.reduce((sum, hour) => sum + hour.count, 0),
-      failures: hours.reduce((sum, hour) => sum + hour.failures, 0),
-    });
-    await ctx.reply(`${ctx.t('stats.header')}\n\n${body}`);
+    // The same text as /stats.
+    await ctx.reply(await renderStats(ctx.t, { db, defense: deps.defense }));
   }
 
   async function showScan(ctx: Context, admin: User) {
