@@ -24,6 +24,7 @@ import { createCallbacks } from './callbacks.ts';
 import { COMMAND_MENUS, setCommandMenus } from './commands.ts';
 import type { Context } from './context.ts';
 import { installConversations } from './conversations/index.ts';
+import type { ConversationStateStore } from './conversations/state-store.ts';
 import { type AdminFeatureDeps, adminFeature } from './features/admin/index.ts';
 import { adminStepUpGate } from './features/admin-step-up.ts';
 import { antispamFeature } from './features/antispam.ts';
@@ -78,6 +79,11 @@ export interface BotDeps {
   antispam?: AntispamConfig;
   /** Two-factor codes (/mfa, bot step-up, the admin-must-enrol gate); needs `redis`. */
   mfa?: MfaService;
+  /**
+   * Where conversation state is read and written (bot/conversations/state-store.ts); servers pass one that
+   * remembers who has no conversation. Default: Redis directly.
+   */
+  conversationState?: ConversationStateStore;
   /** A conversation wait's timeout in ms (10 minutes by default). */
   conversationWaitMs?: number;
   /** Messages older than this on arrival are dropped (bot/intake.ts). Default 600. */
@@ -179,6 +185,9 @@ export function createBot(token: string, deps: BotDeps): Bot<Context> {
         redisPrefix: deps.redisPrefix ?? 'tsp',
         limit: deps.antispam.rateLimit.limit,
         seconds: deps.antispam.rateLimit.seconds,
+        onFlushError: (error) => {
+          log.warn({ err: error instanceof Error ? { message: error.message } : {} }, 'bot rate limit flush');
+        },
       }),
     );
   }
@@ -194,7 +203,13 @@ export function createBot(token: string, deps: BotDeps): Bot<Context> {
   );
 
   // Conversations (bot/conversations): other features register theirs with `defineConversation`.
-  const conversationStore = deps.redis ? { redis: deps.redis, redisPrefix: deps.redisPrefix ?? 'tsp' } : undefined;
+  const conversationStore = deps.redis
+    ? {
+        redis: deps.redis,
+        redisPrefix: deps.redisPrefix ?? 'tsp',
+        ...(deps.conversationState ? { stateStore: deps.conversationState } : {}),
+      }
+    : undefined;
   if (conversationStore) {
     installConversations(bot, {
       ...conversationStore,

@@ -22,7 +22,7 @@ import { autoRetry } from '@grammyjs/auto-retry';
 import { apiThrottler } from '@grammyjs/transformer-throttler';
 import type { Middleware, RawApi, Transformer } from 'grammy';
 import type { Db } from '#shared/db/index.ts';
-import { markBotBlocked, markBotReachable } from '#shared/identity/users.ts';
+import { markBotBlocked, markBotReachable, markBotsReachable, REACHABLE_BATCH_MAX } from '#shared/identity/users.ts';
 import type { Logger } from '#shared/logger.ts';
 import type { Context } from './context.ts';
 
@@ -204,13 +204,18 @@ export function webhookReplies(commands: readonly string[]): Middleware<Context>
 const REACHABLE_TTL_MS = 10 * 60_000;
 const REACHABLE_TRACKED_LIMIT = 100_000;
 
+/** How long the people heard from wait before their marks are cleared, together (one statement per batch). */
+export const REACHABLE_FLUSH_MS = 1_000;
+
 /**
  * Keeps `users.bot_blocked_at` current from incoming updates: `my_chat_member` in a private chat with status
  * `kicked` (the person blocked the bot) marks it, `member` (unblocked, or started again) clears it, and any
- * message or button from the person in their private chat with the bot clears it. The clearing is an indexed
- * UPDATE that writes only when the mark is set; it runs at most once per person per REACHABLE_TTL_MS in a
- * process (a mark set in the meantime by another process is cleared by the unblock's `my_chat_member`, which
- * always runs).
+ * message or button from the person in their private chat with the bot clears it. That last clearing is off the
+ * update's path: the people heard from are cleared together every REACHABLE_FLUSH_MS, in one indexed UPDATE that
+ * writes only rows carrying a mark older than the message (so a block recorded after it stays). It runs at most
+ * once per person per REACHABLE_TTL_MS in a process (a mark set in the meantime by another process is cleared by
+ * the unblock's `my_chat_member`, which always runs at once). A person marked here in the meantime (403, kicked)
+ * leaves the batch.
  */
 export function reachability(deps: {
   db: Db;
@@ -218,9 +223,36 @@ export function reachability(deps: {
   /** Shared with the 403 tracker, which forgets a person it marks. */
   reachable: ReachableCache;
   now?: () => number;
+  flushMs?: number;
 }): Middleware<Context> {
   const now = deps.now ?? Date.now;
   const heardFrom = deps.reachable;
+  const flushMs = deps.flushMs ?? REACHABLE_FLUSH_MS;
+  /** Person → when they were heard from, waiting for the next batch. */
+  const pending = new Map<number, number>();
+  let timer: NodeJS.Timeout | undefined;
+
+  const flush = async () => {
+    timer = undefined;
+    while (pending.size > 0) {
+      const batch: { telegramId: number; at: Date }[] = [];
+      for (const [person, at] of pending) {
+        pending.delete(person);
+        // Marked since (403 or kicked: the entry is gone), or forgotten: nothing to clear for them.
+        if (heardFrom.get(person) === at) batch.push({ telegramId: person, at: new Date(at) });
+        if (batch.length === REACHABLE_BATCH_MAX) break;
+      }
+      if (batch.length === 0) continue;
+      try {
+        await markBotsReachable(deps.db, batch);
+      } catch (error) {
+        // Heard from again later, they are tried again.
+        for (const { telegramId } of batch) heardFrom.delete(telegramId);
+        deps.logger?.warn({ err: String(error), people: batch.length }, 'Could not clear unreachable marks');
+      }
+    }
+  };
+
   return async (ctx, next) => {
     const member = ctx.update.my_chat_member;
     if (member && member.chat.type === 'private') {
@@ -244,10 +276,11 @@ export function reachability(deps: {
       if (last === undefined || at - last > REACHABLE_TTL_MS) {
         if (heardFrom.size >= REACHABLE_TRACKED_LIMIT) heardFrom.clear();
         heardFrom.set(person, at);
-        await markBotReachable(deps.db, person).catch((error: unknown) => {
-          heardFrom.delete(person);
-          deps.logger?.warn({ err: String(error) }, 'Could not clear an unreachable mark');
-        });
+        if (pending.size < REACHABLE_TRACKED_LIMIT) pending.set(person, at);
+        if (!timer) {
+          timer = setTimeout(() => void flush(), flushMs);
+          timer.unref();
+        }
       }
     }
     await next();

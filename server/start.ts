@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { Bot } from 'grammy';
 import type { Context } from '#bot/context.ts';
+import { createConversationStateStore } from '#bot/conversations/state-store.ts';
 import { createBot } from '#bot/create-bot.ts';
 import { type RunningBot, startBot } from '#bot/run.ts';
 import { deriveAuditSigningKey } from '#shared/audit/index.ts';
@@ -108,7 +109,15 @@ export async function startProcess(options: StartOptions): Promise<RunningProces
 
     let bot: Bot<Context> | undefined;
     if (config.bot.token) {
+      // Who has no conversation in progress is remembered per process (no Redis read for most updates).
+      const conversationState = createConversationStateStore({
+        redis: redis.client,
+        redisPrefix: config.redisPrefix,
+        cache: { createSubscriber: () => redis.createBullConnection() },
+      });
+      cleanups.push(() => conversationState.close());
       bot = createBot(config.bot.token, {
+        conversationState,
         db: database.db,
         logger,
         adminTelegramIds: config.adminTelegramIds,

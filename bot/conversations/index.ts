@@ -25,6 +25,7 @@ import { InlineKeyboard } from 'grammy';
 import type { Redis } from 'ioredis';
 import type { Context, ContextFlavor } from '../context.ts';
 import { pickLocale, translator } from '../i18n/index.ts';
+import { type ConversationStateStore, createConversationStateStore } from './state-store.ts';
 
 /** The context inside a conversation (no `ctx.conversation` there). */
 export type ConversationContext = BaseContext & ContextFlavor;
@@ -45,6 +46,8 @@ export interface ConversationStoreDeps {
   redis: Redis;
   /** The deployment's Redis prefix; state goes under `${redisPrefix}:conv:`. */
   redisPrefix: string;
+  /** Where state is read and written (./state-store.ts); default: Redis directly, nothing cached. */
+  stateStore?: ConversationStateStore;
   /** Outgoing-call transformers for the conversation's own Api (bot.api's are not applied there). */
   transformers?: Transformer[];
 }
@@ -78,6 +81,7 @@ function redactState(state: unknown): unknown {
 
 /** Installs the conversations plugin on `bot` (once, before the features). */
 export function installConversations(bot: Bot<Context>, deps: ConversationStoreDeps): void {
+  const store = deps.stateStore ?? createConversationStateStore({ redis: deps.redis, redisPrefix: deps.redisPrefix });
   bot.use(
     conversations<Context, ConversationContext>({
       storage: {
@@ -88,15 +92,15 @@ export function installConversations(bot: Bot<Context>, deps: ConversationStoreD
         getStorageKey: (ctx) => (ctx.from?.id === undefined ? undefined : String(ctx.from.id)),
         adapter: {
           async read(key) {
-            const raw = await deps.redis.get(key);
+            const raw = await store.read(key);
             return raw ? JSON.parse(raw) : undefined;
           },
           async write(key, value) {
             const safe = { ...value, state: redactState(value.state) };
-            await deps.redis.set(key, JSON.stringify(safe), 'EX', STATE_TTL_SECONDS);
+            await store.write(key, JSON.stringify(safe), STATE_TTL_SECONDS);
           },
           async delete(key) {
-            await deps.redis.del(key);
+            await store.delete(key);
           },
         },
       },

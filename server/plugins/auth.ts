@@ -5,7 +5,7 @@
  * 401 = no or bad credentials (with a specific code), 403 = authenticated but not allowed, 429 = an API key
  * over its own limit. A revoked session stops working at once: the session record is read on every request.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { sha256Hex } from '#shared/crypto/hash.ts';
 import type { ApiKeyAuthenticator, Principal } from '#shared/identity/principal.ts';
@@ -104,11 +104,24 @@ export const authPlugin = fp<AuthPluginOptions>(
       }
     });
 
-    app.addHook('onRequest', async (request, reply) => {
+    // Callback style: a route that needs no permission (health checks, the webhook, static files) costs no
+    // promise here; the rest go through `authenticate` (a sent reply stops the chain, as for any hook).
+    app.addHook('onRequest', (request, reply, done) => {
       const config = request.routeOptions.config;
       const permission = config?.permission;
-      if (!permission) return;
+      if (!permission) {
+        done();
+        return;
+      }
+      authenticate(request, reply, config, permission).then(() => done(), done);
+    });
 
+    async function authenticate(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      config: FastifyContextConfig,
+      permission: Permission,
+    ): Promise<unknown> {
       const credential = credentialOf(request);
       if (!credential) return unauthorized(reply, 'AUTH_REQUIRED');
       if ('error' in credential) return unauthorized(reply, credential.error);
@@ -168,7 +181,8 @@ export const authPlugin = fp<AuthPluginOptions>(
           });
         }
       }
-    });
+      return undefined;
+    }
   },
   { name: 'auth', dependencies: ['error-handler'] },
 );

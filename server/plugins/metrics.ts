@@ -8,7 +8,7 @@ import fp from 'fastify-plugin';
 import { WEBHOOK_PATH } from '#bot/run.ts';
 import type { Db } from '#shared/db/index.ts';
 import type { Defense } from '#shared/defense/index.ts';
-import type { Metrics } from '#shared/metrics/index.ts';
+import { histogramObserver, type Metrics } from '#shared/metrics/index.ts';
 import { dsrGauges, findingGauges } from '#shared/metrics/kpis.ts';
 import type { Queues } from '../queues.ts';
 
@@ -26,9 +26,9 @@ export const metricsPlugin = fp<MetricsPluginOptions>(
   async (app: FastifyInstance, options) => {
     const { metrics } = options;
 
-    // The histogram's child per label set, looked up once: labelling per observation hashes the labels each
-    // time. The set is bounded: route patterns (not URLs) × methods × status codes.
-    const durationByLabels = new Map<string, ReturnType<typeof metrics.httpRequestDuration.labels>>();
+    // One observer per label set, made once (shared/metrics histogramObserver: no label hashing per request).
+    // The set is bounded: route patterns (not URLs) × methods × status codes.
+    const durationByLabels = new Map<string, (seconds: number) => void>();
     // Callback style: nothing here waits (a promise per response is measurable on the hot path).
     app.addHook('onResponse', (request, reply, done) => {
       // The registered pattern (`/api/v1/sessions/:id`); unmatched URLs share one label (no cardinality attack).
@@ -36,14 +36,14 @@ export const metricsPlugin = fp<MetricsPluginOptions>(
       const labelKey = `${request.method} ${reply.statusCode} ${route}`;
       let duration = durationByLabels.get(labelKey);
       if (duration === undefined) {
-        duration = metrics.httpRequestDuration.labels({
+        duration = histogramObserver(metrics.httpRequestDuration, {
           method: request.method,
           route,
           status_code: String(reply.statusCode),
         });
         durationByLabels.set(labelKey, duration);
       }
-      duration.observe(reply.elapsedTime / 1000);
+      duration(reply.elapsedTime / 1000);
       // Webhook deliveries refused: a wrong secret (401) is someone other than Telegram knocking.
       if (request.routeOptions.url === WEBHOOK_PATH && reply.statusCode >= 400) {
         const reason = reply.statusCode === 401 ? 'secret' : reply.statusCode === 400 ? 'body' : 'other';

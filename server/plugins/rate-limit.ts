@@ -130,11 +130,17 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
         pendingAudits.add(pending);
       },
     });
-    const handler = app.rateLimit();
+    // One handler per group, with its limit and window as numbers: the plugin awaits them when they are functions.
+    const handlers = Object.fromEntries(
+      (Object.keys(limits) as RateLimitGroup[]).map((group) => [
+        group,
+        app.rateLimit({ max: limits[group].max, timeWindow: limits[group].windowSeconds * 1000 }),
+      ]),
+    ) as Record<RateLimitGroup, ReturnType<typeof app.rateLimit>>;
 
     async function limit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
       try {
-        await handler.call(app, request, reply);
+        await handlers[groupOf(request)].call(app, request, reply);
       } catch (error) {
         if (isDomainError(error)) throw error; // the 429
         const group = groupOf(request);

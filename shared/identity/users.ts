@@ -302,6 +302,34 @@ export async function markBotBlocked(db: Db, telegramId: number): Promise<boolea
   return rows.length > 0;
 }
 
+/** People heard from in their private chat at most per {@link markBotsReachable} statement. */
+export const REACHABLE_BATCH_MAX = 500;
+
+/**
+ * Clears the marks of {@link markBotBlocked} for people who wrote to the bot in their private chat, in one
+ * statement: each mark only when it is older than the moment that person was heard from, so a block recorded
+ * after they wrote (by any process) stays. Writes only rows that carry a mark. At most
+ * {@link REACHABLE_BATCH_MAX} people per call.
+ * @returns how many marks were cleared.
+ */
+export async function markBotsReachable(db: Db, heard: readonly { telegramId: number; at: Date }[]): Promise<number> {
+  const valid = heard.filter((entry) => Number.isSafeInteger(entry.telegramId) && entry.telegramId > 0);
+  if (valid.length === 0) return 0;
+  if (valid.length > REACHABLE_BATCH_MAX) throw new RangeError(`at most ${REACHABLE_BATCH_MAX} people per call`);
+  const { indexKey } = keysOf(db);
+  const values = sql.join(
+    valid.map((entry) => sql`(${telegramIdIndex(indexKey, entry.telegramId)}, ${entry.at.toISOString()}::timestamptz)`),
+    sql`, `,
+  );
+  const rows = await db
+    .update(users)
+    .set({ botBlockedAt: null })
+    .from(sql`(values ${values}) as heard(hash, at)`)
+    .where(sql`${users.telegramIdHash} = heard.hash and ${users.botBlockedAt} < heard.at`)
+    .returning({ id: users.id });
+  return rows.length;
+}
+
 /**
  * Clears the mark of {@link markBotBlocked}: the person wrote to the bot or unblocked it.
  * Writes only when the mark is set, so calling it for every message costs a lookup, never a row version.

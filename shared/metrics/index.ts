@@ -202,3 +202,48 @@ export function createMetrics(options: CreateMetricsOptions = {}): Metrics {
 
 /** The content type of the Prometheus text exposition format. */
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+/** prom-client 15's per-label-set entry of a Histogram (what its own `observe` updates). */
+interface HistogramEntry {
+  labels: object;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+interface HistogramInternals {
+  hashMap?: Record<string, HistogramEntry>;
+  upperBounds?: number[];
+}
+
+/**
+ * An observer for one label set of a Histogram, for hot paths. prom-client validates, sorts and hashes the
+ * labels on every observation (a measurable share of a cheap request); this finds the label set's entry once,
+ * through prom-client's own `observe`, and then updates it as that would: same buckets, sum and count, so the
+ * output, `reset()` and aggregation stay prom-client's. After a reset (a new entry map) or on a prom-client
+ * whose layout differs, it goes through the public `observe` again.
+ */
+export function histogramObserver<T extends string>(
+  histogram: Histogram<T>,
+  labels: Partial<Record<T, string | number>>,
+): (value: number) => void {
+  const internals = histogram as unknown as HistogramInternals;
+  let map: Record<string, HistogramEntry> | undefined;
+  let entry: HistogramEntry | undefined;
+  return (value) => {
+    const bounds = internals.upperBounds;
+    if (entry !== undefined && internals.hashMap === map && bounds !== undefined && Number.isFinite(value)) {
+      entry.sum += value;
+      entry.count += 1;
+      for (const bound of bounds) {
+        if (value <= bound) {
+          entry.bucketValues[bound] = (entry.bucketValues[bound] ?? 0) + 1;
+          break;
+        }
+      }
+      return;
+    }
+    histogram.observe(labels, value);
+    map = internals.hashMap;
+    entry = map ? Object.values(map).find((candidate) => candidate.labels === labels) : undefined;
+  };
+}

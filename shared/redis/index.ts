@@ -157,7 +157,12 @@ export async function connectRedis(options: RedisConnectOptions): Promise<RedisH
     connectionOptions = { path: embedded.socketPath };
   }
 
-  const client = new Redis({ ...baseOptions(connectionOptions), enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const client = new Redis({
+    ...baseOptions(connectionOptions),
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+  });
   // Errors surface as failed commands and readiness; the event itself must not crash the process.
   client.on('error', () => {});
   try {

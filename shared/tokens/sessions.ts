@@ -16,6 +16,7 @@ import { hashToken } from '../crypto/hash.ts';
 import { randomBytesOf, randomToken } from '../crypto/random.ts';
 import type { UserRole } from '../db/schema.ts';
 import type { AuthMethod } from '../identity/principal.ts';
+import { type InvalidationSubscription, subscribeInvalidations } from '../redis/invalidation.ts';
 
 /** Sliding lifetime: a session unused this long ends. */
 export const SESSION_IDLE_SECONDS = 30 * 24 * 3600;
@@ -118,37 +119,23 @@ export function createSessionStore(deps: {
   const cached = new Map<string, { record: SessionRecord; at: number }>();
   /** Bumped by every invalidation: a read that saw it change while in flight is not cached. */
   let epoch = 0;
-  /** True while the subscription is live; only then is anything cached or answered from the cache. */
-  let live = false;
-  let subscriber: Redis | undefined;
+  /** Live while subscribed; only then is anything cached or answered from the cache. */
+  let subscription: InvalidationSubscription | undefined;
+  // Messages sent while the connection is down are lost: forget everything until subscribed again.
   const forgetAll = () => {
-    live = false;
     epoch++;
     cached.clear();
   };
   if (deps.cache) {
-    const connection = deps.cache.createSubscriber();
-    subscriber = connection;
-    connection.on('message', (channel: string, sid: string) => {
-      if (channel !== invalidationChannel) return;
-      epoch++;
-      cached.delete(sid);
+    subscription = subscribeInvalidations(deps.cache.createSubscriber(), invalidationChannel, {
+      onMessage: (sid) => {
+        epoch++;
+        cached.delete(sid);
+      },
+      onLost: forgetAll,
     });
-    // Messages sent while the connection is down are lost: forget everything until subscribed again.
-    connection.on('close', forgetAll);
-    connection.on('reconnecting', forgetAll);
-    const subscribe = () => {
-      connection.subscribe(invalidationChannel).then(
-        () => {
-          live = connection.status === 'ready';
-        },
-        () => forgetAll(),
-      );
-    };
-    connection.on('ready', subscribe);
-    if (connection.status === 'ready') subscribe();
-    else if (connection.status === 'wait') connection.connect().catch(() => forgetAll());
   }
+  const isLive = () => subscription?.isLive() === true;
 
   const parse = (id: string, hash: Record<string, string>): SessionRecord | null => {
     if (!hash.userId) return null;
@@ -172,7 +159,7 @@ export function createSessionStore(deps: {
 
   /** Drops a changed session here at once and, through the channel, in every other process. */
   const invalidate = async (sid: string): Promise<void> => {
-    if (!subscriber) return;
+    if (!subscription) return;
     epoch++;
     cached.delete(sid);
     await redis.publish(invalidationChannel, sid);
@@ -246,13 +233,14 @@ export function createSessionStore(deps: {
     },
 
     async get(sessionId) {
+      const live = isLive();
       if (live) {
         const hit = cached.get(sessionId);
         if (hit && performance.now() - hit.at < SESSION_CACHE_MAX_AGE_MS) return hit.record;
       }
       const startedAt = epoch;
       const record = await read(sessionId);
-      if (record && live && epoch === startedAt) {
+      if (record && isLive() && epoch === startedAt) {
         if (cached.size >= SESSION_CACHE_MAX_ENTRIES) cached.clear();
         cached.set(sessionId, { record, at: performance.now() });
       }
@@ -337,8 +325,8 @@ export function createSessionStore(deps: {
 
     async close() {
       forgetAll();
-      subscriber?.disconnect();
-      subscriber = undefined;
+      subscription?.close();
+      subscription = undefined;
     },
   };
   return store;

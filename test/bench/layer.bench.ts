@@ -15,6 +15,8 @@ import type { BenchFigure } from './run.ts';
 import { alternate, ratios, spread } from './side-by-side.ts';
 
 const ROUNDS = 5;
+/** /healthz rounds are short and their ratio swings with the machine's other load: more pairs, steadier median. */
+const HEALTH_ROUNDS = 9;
 const SECONDS = 3;
 const CONNECTIONS = 10;
 
@@ -25,7 +27,7 @@ interface Server {
 }
 
 async function startServer(variant: 'layer' | 'bare'): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/layer-server.ts', variant], {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'test/bench/layer-server.ts', variant], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -88,7 +90,7 @@ export async function run(): Promise<BenchFigure[]> {
     );
     const health = await alternate(
       { bare: () => load(bare, '/healthz'), layer: () => load(layer, '/healthz') },
-      ROUNDS,
+      HEALTH_ROUNDS,
     );
 
     const meP50 = ratios(

@@ -2,9 +2,9 @@
  * Telegram updates through the whole bot stack against a bare route, each server in a process of its own
  * (test/bench/webhook-server.ts), loaded by autocannon from this process, in alternating rounds:
  * POST /telegram/webhook with `/help` from people who saw the consent step through (secret header, intake with
- * the Redis update_id claim, decision guard, conversations, consent gate, routing, the reply through the Bot
- * API client answered in-process, or, as /help is a reply-only command, in the webhook response itself) against
- * bare Fastify parsing the same JSON and answering 200.
+ * the Redis update_id claim, decision guard, per-person rate limit, conversations, consent gate, routing, the
+ * reply through the Bot API client answered in-process, or, as /help is a reply-only command, in the webhook
+ * response itself) against bare Fastify parsing the same JSON and answering 200.
  * Goal: at least 5,000 updates/s per process. Every update carries a fresh update_id (the intake drops repeats),
  * and the run fails unless every 200 from the bot produced exactly one reply (a sendMessage call or a webhook
  * reply).
@@ -61,10 +61,14 @@ interface Stats {
 }
 
 async function startServer(variant: Variant): Promise<Server> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/webhook-server.ts', variant, String(USERS)], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', 'test/bench/webhook-server.ts', variant, String(USERS)],
+    {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);

@@ -6,7 +6,7 @@
  */
 import { eq } from 'drizzle-orm';
 import type { Update } from 'grammy/types';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_ANTISPAM_CONFIG } from '#shared/antispam/index.ts';
 import { type AuditLog, createAuditLog } from '#shared/audit/index.ts';
 import { auditLog } from '#shared/db/schema-audit.ts';
@@ -520,5 +520,43 @@ describe('private chats: per-person rate limit (@grammyjs/ratelimiter, in Redis)
     expect(await redis.client.exists(`${redis.prefix}-rl:rl:${hasty.id}`)).toBe(1);
     const calm = await callsDuring(limited, () => limited.handle(privateMessage(person('Calm'), 'hello')));
     expect(calm.filter((call) => call.method === 'sendMessage')).toHaveLength(1);
+  });
+
+  it('counts a larger limit locally, still exactly at the limit, and adds every update to Redis', async () => {
+    const limited = createTestBot({
+      db: database.db,
+      redis: redis.client,
+      redisPrefix: `${redis.prefix}-rl2`,
+      audit,
+      antispam: { ...config, rateLimit: { limit: 20, seconds: 60 } },
+    });
+    const busy = person('Busy');
+    const privateMessage = (text: string): Update =>
+      ({
+        update_id: updateId++,
+        message: {
+          message_id: messageId++,
+          date: Math.floor(Date.now() / 1000),
+          from: { is_bot: false, ...busy },
+          chat: { id: busy.id, type: 'private', first_name: busy.first_name },
+          text,
+        },
+      }) as Update;
+    const key = `${redis.prefix}-rl2:rl:${busy.id}`;
+    const calls = await callsDuring(limited, async () => {
+      for (let i = 0; i < 5; i += 1) await limited.handle(privateMessage(`hello ${i}`));
+    });
+    expect(calls.filter((call) => call.method === 'sendMessage')).toHaveLength(5);
+    // Only the window's first update was counted in Redis before it was let through; the rest follow in a batch.
+    expect(Number(await redis.client.get(key))).toBeLessThan(5);
+    await vi.waitFor(async () => expect(Number(await redis.client.get(key))).toBe(5), { timeout: 2_000 });
+    const rest = await callsDuring(limited, async () => {
+      for (let i = 5; i < 24; i += 1) await limited.handle(privateMessage(`hello ${i}`));
+    });
+    const texts = rest.filter((call) => call.method === 'sendMessage').map((call) => String(call.payload.text));
+    expect(texts).toHaveLength(16); // updates 6 to 20, then one "slow down", then silence
+    expect(texts.slice(0, 15).every((text) => /didn't understand/.test(text))).toBe(true);
+    expect(texts[15]).toMatch(/sending messages too fast/);
+    await vi.waitFor(async () => expect(Number(await redis.client.get(key))).toBe(24), { timeout: 2_000 });
   });
 });

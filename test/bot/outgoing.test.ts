@@ -6,12 +6,18 @@
  */
 import { Bot } from 'grammy';
 import type { Update } from 'grammy/types';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Context } from '#bot/context.ts';
 import { defineConversation, installConversations } from '#bot/conversations/index.ts';
 import { createBot } from '#bot/create-bot.ts';
-import { conversationTransformers } from '#bot/outgoing.ts';
-import { findUserByTelegramId, upsertTelegramUser } from '#shared/identity/users.ts';
+import { conversationTransformers, REACHABLE_FLUSH_MS } from '#bot/outgoing.ts';
+import {
+  findUserByTelegramId,
+  markBotBlocked,
+  markBotsReachable,
+  REACHABLE_BATCH_MAX,
+  upsertTelegramUser,
+} from '#shared/identity/users.ts';
 import { createLogger } from '#shared/logger.ts';
 import { ALICE, BOB, textMessage } from '#test/fixtures/updates.ts';
 import { createTestBot, TEST_BOT_INFO, TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
@@ -233,7 +239,39 @@ describe('a person who blocked the bot', () => {
     await t.handle(textMessage('hello all', ALICE, { id: -100777, type: 'supergroup', title: 'G' }));
     expect(await blockedAt(ALICE.id)).toBeInstanceOf(Date);
     await t.handle(textMessage('/help', ALICE));
+    // Cleared with the next batch of people heard from (REACHABLE_FLUSH_MS), off the update's path.
+    await vi.waitFor(async () => expect(await blockedAt(ALICE.id)).toBeNull(), { timeout: 5_000, interval: 50 });
+  });
+
+  it('clears marks in one batch, each only when older than the moment that person wrote', async () => {
+    await upsertTelegramUser(database.db, { telegramId: ALICE.id, adminTelegramIds: [] });
+    await upsertTelegramUser(database.db, { telegramId: BOB.id, adminTelegramIds: [] });
+    await markBotBlocked(database.db, ALICE.id);
+    await markBotBlocked(database.db, BOB.id);
+    const marked = (await blockedAt(BOB.id)) as Date;
+    // Alice wrote after her mark; Bob's mark (as another process may record it) is newer than his message.
+    const cleared = await markBotsReachable(database.db, [
+      { telegramId: ALICE.id, at: new Date(marked.getTime() + 1_000) },
+      { telegramId: BOB.id, at: new Date(marked.getTime() - 1_000) },
+      { telegramId: 0, at: new Date() },
+    ]);
+    expect(cleared).toBe(1);
     expect(await blockedAt(ALICE.id)).toBeNull();
+    expect(await blockedAt(BOB.id)).toEqual(marked);
+    const tooMany = Array.from({ length: REACHABLE_BATCH_MAX + 1 }, (_, i) => ({ telegramId: i + 1, at: new Date() }));
+    await expect(markBotsReachable(database.db, tooMany)).rejects.toThrow(RangeError);
+  });
+
+  it('keeps a mark recorded in this process after the person wrote (they left the batch)', async () => {
+    const t = createTestBot({ db: database.db, redis: redis.client, redisPrefix: redis.prefix });
+    await upsertTelegramUser(database.db, { telegramId: ALICE.id, adminTelegramIds: [] });
+    await markBotBlocked(database.db, ALICE.id);
+    await t.handle(textMessage('/help', ALICE));
+    // Before the batch goes, a send to her is refused: she blocked the bot again.
+    t.failNext('sendMessage', 403, 'Forbidden: bot was blocked by the user');
+    await t.bot.api.sendMessage(ALICE.id, 'notice').catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, REACHABLE_FLUSH_MS + 300));
+    expect(await blockedAt(ALICE.id)).toBeInstanceOf(Date);
   });
 
   it('ignores a bot being kicked from a group (not a person blocking it)', async () => {

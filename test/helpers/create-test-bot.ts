@@ -162,6 +162,8 @@ export function createTestBot(deps: {
   antispam?: BotDeps['antispam'];
   /** Outgoing calls (bot/outgoing.ts); default: no throttler, so tests run at their own pace. */
   outgoing?: BotDeps['outgoing'];
+  /** Conversation state store (default: Redis directly, nothing cached). */
+  conversationState?: BotDeps['conversationState'];
 }): TestBot {
   const calls: ApiCall[] = [];
   const failures = new Map<string, { error_code: number; description: string }>();
@@ -206,6 +208,7 @@ export function createTestBot(deps: {
     ...(deps.privacy ? { privacy: deps.privacy } : {}),
     ...(deps.admin ? { admin: deps.admin } : {}),
     ...(deps.antispam ? { antispam: deps.antispam } : {}),
+    ...(deps.conversationState ? { conversationState: deps.conversationState } : {}),
     outgoing: deps.outgoing ?? { throttle: false },
   });
   return {

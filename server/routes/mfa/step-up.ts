@@ -7,8 +7,9 @@
  *
  *   config: { permission: 'privacy:write', stepUpIfEnrolledSeconds: STEP_UP_SECONDS }
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Principal } from '#shared/identity/principal.ts';
 import { type MfaService, STEP_UP_SECONDS } from '#shared/mfa/index.ts';
 
 export { STEP_UP_SECONDS };
@@ -23,11 +24,19 @@ declare module 'fastify' {
 export const mfaStepUpPlugin = fp<{ mfa: Pick<MfaService, 'isEnrolled'> }>(
   async (app: FastifyInstance, options) => {
     // Runs after the auth plugin's onRequest hook (registered later), so `request.principal` is set.
-    app.addHook('onRequest', async (request, reply) => {
+    // Callback style: only routes that ask for it pay for a promise.
+    app.addHook('onRequest', (request, reply, done) => {
       const maxAge = request.routeOptions.config?.stepUpIfEnrolledSeconds;
       const principal = request.principal;
-      if (maxAge === undefined || !principal || reply.sent) return;
-      if (!(await options.mfa.isEnrolled(principal.userId))) return;
+      if (maxAge === undefined || !principal || reply.sent) {
+        done();
+        return;
+      }
+      check(principal, maxAge, reply).then(() => done(), done);
+    });
+
+    async function check(principal: Principal, maxAge: number, reply: FastifyReply): Promise<unknown> {
+      if (!(await options.mfa.isEnrolled(principal.userId))) return undefined;
       const fresh =
         principal.kind === 'user' &&
         principal.secondFactorAt !== undefined &&
@@ -40,7 +49,7 @@ export const mfaStepUpPlugin = fp<{ mfa: Pick<MfaService, 'isEnrolled'> }>(
           details: { maxAgeSeconds: maxAge },
         },
       });
-    });
+    }
   },
   { name: 'mfa-step-up', dependencies: ['auth'] },
 );

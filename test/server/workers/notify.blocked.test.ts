@@ -4,7 +4,7 @@
  * reachable again. Real database, real grammY client, fake Telegram at the fetch edge.
  */
 import type { Job } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { NotifyJob } from '#server/notify.ts';
 import { notifyProcessor } from '#server/workers/notify.worker.ts';
 import { findUserById, upsertTelegramUser } from '#shared/identity/users.ts';
@@ -51,7 +51,11 @@ describe('notify worker and a person who blocked the bot', () => {
 
     // The person writes to the bot: reachable again, and the next notice goes out.
     await fake.handle(textMessage('/help', ALICE));
-    expect((await findUserById(database.db, userId))?.botBlockedAt).toBeNull();
+    // Cleared with the next batch of people heard from (bot/outgoing.ts REACHABLE_FLUSH_MS).
+    await vi.waitFor(async () => expect((await findUserById(database.db, userId))?.botBlockedAt).toBeNull(), {
+      timeout: 5_000,
+      interval: 50,
+    });
     const before = fake.callsOf('sendMessage').length;
     expect(await notify(notice as never)).toEqual({ sent: true });
     expect(fake.callsOf('sendMessage')).toHaveLength(before + 1);
