@@ -144,6 +144,9 @@ export async function exportSubject(
     await once(out, 'finish');
     await rename(partial, jsonPath);
   } catch (error) {
+    // Destroyed while its file is still opening or a write is pending, the stream reports that afterwards
+    // (ERR_STREAM_DESTROYED). The export has already failed: that report must not become an uncaught exception.
+    out.on('error', () => {});
     out.destroy();
     await rm(partial, { force: true });
     throw error;
