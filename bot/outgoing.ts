@@ -223,11 +223,9 @@ export function reachability(deps: {
   /** Shared with the 403 tracker, which forgets a person it marks. */
   reachable: ReachableCache;
   now?: () => number;
-  flushMs?: number;
 }): Middleware<Context> {
   const now = deps.now ?? Date.now;
   const heardFrom = deps.reachable;
-  const flushMs = deps.flushMs ?? REACHABLE_FLUSH_MS;
   /** Person → when they were heard from, waiting for the next batch. */
   const pending = new Map<number, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -278,7 +276,7 @@ export function reachability(deps: {
         heardFrom.set(person, at);
         if (pending.size < REACHABLE_TRACKED_LIMIT) pending.set(person, at);
         if (!timer) {
-          timer = setTimeout(() => void flush(), flushMs);
+          timer = setTimeout(() => void flush(), REACHABLE_FLUSH_MS);
           timer.unref();
         }
       }
