@@ -57,19 +57,32 @@ export function createConversationStateStore(options: ConversationStateStoreOpti
     subscription = subscribeInvalidations(options.cache.createSubscriber(), channel, {
       onMessage: forget,
       onLost: forgetAll,
+      onLive: forgetAll,
     });
   }
   const isLive = () => subscription?.isLive() === true;
 
-  /** Drops `key` here before and after the change, and in every other process through the channel. */
+  /**
+   * Drops `key` here before and after the change, and in every other process through the channel (also from a
+   * process that keeps no cache itself: the others may). The change's own error wins over the publish's.
+   */
   async function changed(key: string, change: () => Promise<unknown>): Promise<void> {
     forget(key);
+    let failed = false;
+    let failure: unknown;
     try {
       await change();
-    } finally {
-      forget(key);
-      if (subscription) await redis.publish(channel, key);
+    } catch (error) {
+      failed = true;
+      failure = error;
     }
+    forget(key);
+    try {
+      await redis.publish(channel, key);
+    } catch (error) {
+      if (!failed) throw error;
+    }
+    if (failed) throw failure;
   }
 
   return {

@@ -13,6 +13,7 @@ import { hasPermission } from '#shared/identity/principal.ts';
 import { type Permission, permissionsOf } from '#shared/identity/rbac.ts';
 import type { TokenSigner } from '#shared/tokens/jwt.ts';
 import type { SessionStore } from '#shared/tokens/sessions.ts';
+import { settleHook } from './hook-callback.ts';
 
 /** How recent an admin's second factor must be on every admin route (the MFA issue's default: 10 minutes). */
 export const ADMIN_STEP_UP_SECONDS = 600;
@@ -113,7 +114,7 @@ export const authPlugin = fp<AuthPluginOptions>(
         done();
         return;
       }
-      authenticate(request, reply, config, permission).then(() => done(), done);
+      settleHook(authenticate(request, reply, config, permission), done);
     });
 
     async function authenticate(

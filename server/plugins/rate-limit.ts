@@ -25,6 +25,7 @@ import {
 } from '#shared/defense/rate-limits.ts';
 import { commonError, DomainError, isDomainError } from '#shared/errors.ts';
 import type { Principal } from '#shared/identity/principal.ts';
+import { settleHook } from './hook-callback.ts';
 
 export interface RateLimitPluginOptions {
   /** The app's main Redis client (fails fast: no offline queue). */
@@ -155,11 +156,11 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
     // Callback style, so a request its group does not count here costs no promise; a 429 goes to the error handler.
     app.addHook('onRequest', (request, reply, done) => {
       if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[groupOf(request)] !== 'ip') done();
-      else limit(request, reply).then(() => done(), done);
+      else settleHook(limit(request, reply), done);
     });
     app.addHook('preHandler', (request, reply, done) => {
       if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[groupOf(request)] !== 'principal') done();
-      else limit(request, reply).then(() => done(), done);
+      else settleHook(limit(request, reply), done);
     });
 
     app.addHook('onClose', async () => {

@@ -288,7 +288,7 @@ export async function backfillTelegramIds(
 
 /**
  * Records that Telegram refused to deliver to this person (they blocked the bot, or their account is
- * deactivated): messages to them are skipped until they are reachable again. Keeps the first time it was seen.
+ * deactivated): messages to them are skipped until they are reachable again. Keeps the latest time it was seen.
  * @returns whether a user was found (and is now marked).
  */
 export async function markBotBlocked(db: Db, telegramId: number): Promise<boolean> {
@@ -296,7 +296,8 @@ export async function markBotBlocked(db: Db, telegramId: number): Promise<boolea
   const { indexKey } = keysOf(db);
   const rows = await db
     .update(users)
-    .set({ botBlockedAt: sql`coalesce(${users.botBlockedAt}, now())` })
+    // The latest block, not the first: a reachable mark for a message between two blocks must not clear the second.
+    .set({ botBlockedAt: sql`now()` })
     .where(eq(users.telegramIdHash, telegramIdIndex(indexKey, telegramId)))
     .returning({ id: users.id });
   return rows.length > 0;

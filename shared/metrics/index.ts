@@ -219,8 +219,9 @@ interface HistogramInternals {
  * An observer for one label set of a Histogram, for hot paths. prom-client validates, sorts and hashes the
  * labels on every observation (a measurable share of a cheap request); this finds the label set's entry once,
  * through prom-client's own `observe`, and then updates it as that would: same buckets, sum and count, so the
- * output, `reset()` and aggregation stay prom-client's. After a reset (a new entry map) or on a prom-client
- * whose layout differs, it goes through the public `observe` again.
+ * output, `reset()` and aggregation stay prom-client's. After a reset (a new entry map), a `zero()` or `remove()`
+ * (a new or no entry under its key), or on a prom-client whose layout differs, it goes through the public
+ * `observe` again.
  */
 export function histogramObserver<T extends string>(
   histogram: Histogram<T>,
@@ -228,10 +229,17 @@ export function histogramObserver<T extends string>(
 ): (value: number) => void {
   const internals = histogram as unknown as HistogramInternals;
   let map: Record<string, HistogramEntry> | undefined;
+  let key: string | undefined;
   let entry: HistogramEntry | undefined;
   return (value) => {
     const bounds = internals.upperBounds;
-    if (entry !== undefined && internals.hashMap === map && bounds !== undefined && Number.isFinite(value)) {
+    if (
+      entry !== undefined &&
+      internals.hashMap === map &&
+      map?.[key as string] === entry &&
+      bounds !== undefined &&
+      Number.isFinite(value)
+    ) {
       entry.sum += value;
       entry.count += 1;
       for (const bound of bounds) {
@@ -244,6 +252,7 @@ export function histogramObserver<T extends string>(
     }
     histogram.observe(labels, value);
     map = internals.hashMap;
-    entry = map ? Object.values(map).find((candidate) => candidate.labels === labels) : undefined;
+    key = map ? Object.keys(map).find((candidate) => map?.[candidate]?.labels === labels) : undefined;
+    entry = key === undefined ? undefined : map?.[key];
   };
 }

@@ -1,8 +1,8 @@
 /**
  * A per-process cache's invalidation channel: a dedicated Redis connection subscribed to one channel. While the
  * subscription is not live (connecting, reconnecting, closed) a cache must answer nothing from memory, because
- * messages published meanwhile are lost; `onLost` tells it to forget everything, and `isLive()` says when it may
- * remember again. Used by the session cache (shared/tokens/sessions.ts) and the bot's conversation state store.
+ * messages published meanwhile are lost; `onLost` tells it to forget everything, `onLive` to drop what is in flight,
+ * and `isLive()` says when it may remember again. Used by the session cache (shared/tokens/sessions.ts) and the bot's conversation state store.
  */
 import type { Redis } from 'ioredis';
 
@@ -16,7 +16,15 @@ export interface InvalidationSubscription {
 export function subscribeInvalidations(
   connection: Redis,
   channel: string,
-  handlers: { onMessage: (message: string) => void; onLost: () => void },
+  handlers: {
+    onMessage: (message: string) => void;
+    onLost: () => void;
+    /**
+     * Called when the subscription becomes live again: a read that started before then may hold a value whose
+     * invalidation was published while nobody listened, so the cache must not keep what is in flight.
+     */
+    onLive?: () => void;
+  },
 ): InvalidationSubscription {
   let live = false;
   const lost = () => {
@@ -32,6 +40,7 @@ export function subscribeInvalidations(
     connection.subscribe(channel).then(
       () => {
         live = connection.status === 'ready';
+        if (live) handlers.onLive?.();
       },
       () => lost(),
     );

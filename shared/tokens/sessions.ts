@@ -133,6 +133,7 @@ export function createSessionStore(deps: {
         cached.delete(sid);
       },
       onLost: forgetAll,
+      onLive: forgetAll,
     });
   }
   const isLive = () => subscription?.isLive() === true;
@@ -157,9 +158,11 @@ export function createSessionStore(deps: {
   /** Reads a session from Redis (never from the cache). */
   const read = async (sid: string): Promise<SessionRecord | null> => parse(sid, await redis.hgetall(sessionKey(sid)));
 
-  /** Drops a changed session here at once and, through the channel, in every other process. */
+  /**
+   * Drops a changed session here at once and, through the channel, in every other process (also from a process
+   * that keeps no cache itself, such as a worker ending sessions: the API's processes may).
+   */
   const invalidate = async (sid: string): Promise<void> => {
-    if (!subscription) return;
     epoch++;
     cached.delete(sid);
     await redis.publish(invalidationChannel, sid);

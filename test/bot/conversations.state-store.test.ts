@@ -103,6 +103,17 @@ describe('conversation state across processes', () => {
     });
   });
 
+  it('a write through a store that keeps no cache is still seen by the stores that do', async () => {
+    const plain = createConversationStateStore({ redis: redis.client, redisPrefix: redis.prefix });
+    const key = keyOf();
+    expect(await second.read(key)).toBeNull(); // remembered
+    await plain.write(key, '{"step":1}', 60);
+    await eventually(async () => (await second.read(key)) === '{"step":1}');
+    await plain.delete(key);
+    await eventually(async () => (await second.read(key)) === null);
+    await plain.close();
+  });
+
   it('without a subscriber, reads Redis every time', async () => {
     const plain = createConversationStateStore({ redis: redis.client, redisPrefix: redis.prefix });
     const key = keyOf();

@@ -262,6 +262,21 @@ describe('a person who blocked the bot', () => {
     await expect(markBotsReachable(database.db, tooMany)).rejects.toThrow(RangeError);
   });
 
+  it('keeps the latest block: a message heard between two blocks does not clear the second', async () => {
+    await upsertTelegramUser(database.db, { telegramId: ALICE.id, adminTelegramIds: [] });
+    await markBotBlocked(database.db, ALICE.id);
+    const first = (await blockedAt(ALICE.id)) as Date;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await markBotBlocked(database.db, ALICE.id); // blocked again (as another process may record it)
+    const second = (await blockedAt(ALICE.id)) as Date;
+    expect(second.getTime()).toBeGreaterThan(first.getTime());
+    // Her message between the two blocks, batched by some process, leaves the second block in place.
+    expect(await markBotsReachable(database.db, [{ telegramId: ALICE.id, at: new Date(first.getTime() + 10) }])).toBe(
+      0,
+    );
+    expect(await blockedAt(ALICE.id)).toEqual(second);
+  });
+
   it('keeps a mark recorded in this process after the person wrote (they left the batch)', async () => {
     const t = createTestBot({ db: database.db, redis: redis.client, redisPrefix: redis.prefix });
     await upsertTelegramUser(database.db, { telegramId: ALICE.id, adminTelegramIds: [] });

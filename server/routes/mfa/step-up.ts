@@ -9,6 +9,7 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
+import { settleHook } from '#server/plugins/hook-callback.ts';
 import type { Principal } from '#shared/identity/principal.ts';
 import { type MfaService, STEP_UP_SECONDS } from '#shared/mfa/index.ts';
 
@@ -32,7 +33,7 @@ export const mfaStepUpPlugin = fp<{ mfa: Pick<MfaService, 'isEnrolled'> }>(
         done();
         return;
       }
-      check(principal, maxAge, reply).then(() => done(), done);
+      settleHook(check(principal, maxAge, reply), done);
     });
 
     async function check(principal: Principal, maxAge: number, reply: FastifyReply): Promise<unknown> {

@@ -1,7 +1,7 @@
 /**
  * The hot-path histogram observer must write exactly what prom-client's own `observe` writes: the same
- * exposition text for the same observations (buckets, +Inf, sum, count), across a reset and for values outside
- * every bucket.
+ * exposition text for the same observations (buckets, +Inf, sum, count), across a reset, a zero() and a remove()
+ * of its label set, and for values outside every bucket.
  */
 import { Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +55,26 @@ describe('histogramObserver', () => {
     }
     expect(await fast.registry.metrics()).toBe(await native.registry.metrics());
     expect(await fast.registry.metrics()).toContain('latency_seconds_count{route="/healthz",status_code="200"} 5');
+  });
+
+  it.each(['zero', 'remove'] as const)('keeps counting correctly after %s() of its label set', async (how) => {
+    const { native, fast } = pair();
+    const labels = { route: '/healthz', status_code: '200' };
+    const observe = histogramObserver(fast.histogram, labels);
+    for (const value of VALUES) {
+      observe(value);
+      native.histogram.observe(labels, value);
+    }
+    for (const { histogram } of [fast, native]) {
+      if (how === 'zero') histogram.zero(labels);
+      else histogram.remove(labels);
+    }
+    for (const value of VALUES.slice(0, 4)) {
+      observe(value);
+      native.histogram.observe(labels, value);
+    }
+    expect(await fast.registry.metrics()).toBe(await native.registry.metrics());
+    expect(await fast.registry.metrics()).toContain('latency_seconds_count{route="/healthz",status_code="200"} 4');
   });
 
   it('refuses a value that is not a number, as prom-client does', () => {
