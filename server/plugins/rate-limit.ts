@@ -152,14 +152,35 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
       }
     }
 
+    /**
+     * The common case without the plugin's promises: when our store would answer this hit locally (the key's
+     * window is known here and far from its limit, so the answer is "allowed"), count it and send the same
+     * RateLimit-* headers the plugin sends. Everything else (a window's first hit, near or over the limit, small
+     * limits, Redis errors) goes through @fastify/rate-limit as before. Fail-closed groups never take this path.
+     */
+    function countedLocally(request: FastifyRequest, reply: FastifyReply, group: RateLimitGroup): boolean {
+      if (!RATE_LIMIT_FAILS_OPEN[group]) return false;
+      const { max } = limits[group];
+      const counted = counter.hitLocally(`${group}:${subjectOf(request.principal, request.ip)}`, max);
+      if (!counted) return false;
+      reply.header('ratelimit-limit', max);
+      reply.header('ratelimit-remaining', Math.max(0, max - counted.current));
+      reply.header('ratelimit-reset', Math.ceil(counted.ttl / 1000));
+      return true;
+    }
+
     // Root-level hooks also run for the 404 handler, so unmatched URLs are limited (group global) as well.
     // Callback style, so a request its group does not count here costs no promise; a 429 goes to the error handler.
     app.addHook('onRequest', (request, reply, done) => {
-      if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[groupOf(request)] !== 'ip') done();
+      const group = groupOf(request);
+      if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[group] !== 'ip') done();
+      else if (countedLocally(request, reply, group)) done();
       else settleHook(limit(request, reply), done);
     });
     app.addHook('preHandler', (request, reply, done) => {
-      if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[groupOf(request)] !== 'principal') done();
+      const group = groupOf(request);
+      if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[group] !== 'principal') done();
+      else if (countedLocally(request, reply, group)) done();
       else settleHook(limit(request, reply), done);
     });
 

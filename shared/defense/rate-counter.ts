@@ -42,6 +42,11 @@ export interface RateCounterOptions {
 export interface RateCounter {
   /** Counts one hit on `key`, whose window is `windowMs` long and whose limit is `max`. */
   hit(key: string, windowMs: number, max: number, exact?: boolean): CounterResult | Promise<CounterResult>;
+  /**
+   * Counts one hit on `key` only when it can be counted locally (what `hit` would do without a round trip): the
+   * key's window is known here and far from `max`. Otherwise counts nothing and returns undefined.
+   */
+  hitLocally(key: string, max: number): CounterResult | undefined;
   /** Adds the local counts to Redis now. */
   flush(): Promise<void>;
   /** Stops the timer and flushes what is left. */
@@ -133,6 +138,16 @@ export function createRateCounter(options: RateCounterOptions): RateCounter {
     return { current, ttl };
   }
 
+  /** Counts locally when `entry` is live and far from `max`; undefined when it must go to Redis. */
+  function local(key: string, entry: Entry, max: number, at: number): CounterResult | undefined {
+    const estimate = entry.remote + entry.pending + entry.inFlight + 1;
+    if (max - estimate < Math.ceil(max * headroom)) return undefined;
+    entry.pending++;
+    dirty.add(key);
+    schedule();
+    return { current: estimate, ttl: entry.windowEnd - at };
+  }
+
   function hit(key: string, windowMs: number, max: number, forceExact = false): CounterResult | Promise<CounterResult> {
     const at = now();
     let entry = entries.get(key);
@@ -143,12 +158,15 @@ export function createRateCounter(options: RateCounterOptions): RateCounter {
       entry = undefined;
     }
     if (forceExact || max < exactBelow || !entry) return exact(key, windowMs, entry);
-    const estimate = entry.remote + entry.pending + entry.inFlight + 1;
-    if (max - estimate < Math.ceil(max * headroom)) return exact(key, windowMs, entry);
-    entry.pending++;
-    dirty.add(key);
-    schedule();
-    return { current: estimate, ttl: entry.windowEnd - at };
+    return local(key, entry, max, at) ?? exact(key, windowMs, entry);
+  }
+
+  function hitLocally(key: string, max: number): CounterResult | undefined {
+    if (max < exactBelow) return undefined;
+    const at = now();
+    const entry = entries.get(key);
+    if (!entry || entry.windowEnd <= at) return undefined;
+    return local(key, entry, max, at);
   }
 
   async function sendBatch(): Promise<void> {
@@ -218,6 +236,7 @@ export function createRateCounter(options: RateCounterOptions): RateCounter {
 
   return {
     hit,
+    hitLocally,
     flush,
     async close() {
       closed = true;

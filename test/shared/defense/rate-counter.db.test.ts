@@ -49,6 +49,23 @@ describe('rate counter', () => {
     await counter.close();
   });
 
+  it('hitLocally counts only what hit would count without a round trip, and nothing otherwise', async () => {
+    const prefix = space();
+    const counter = createRateCounter({ redis: redis.client, prefix, flushMs: 60_000 });
+    // An unknown window, or a small limit: not counted at all (the caller goes the exact way).
+    expect(counter.hitLocally('k', 1_000)).toBeUndefined();
+    expect(counter.hitLocally('small', 10)).toBeUndefined();
+    expect((await counter.hit('k', 60_000, 1_000)).current).toBe(1);
+    // Known and far from the limit: counted here, as hit would.
+    for (let i = 2; i <= 900; i++) expect(counter.hitLocally('k', 1_000)?.current).toBe(i);
+    // Within the last tenth: refused, and not counted.
+    expect(counter.hitLocally('k', 1_000)).toBeUndefined();
+    expect((await counter.hit('k', 60_000, 1_000)).current).toBe(901);
+    await counter.flush();
+    expect(await stored(prefix, 'k')).toBe(901);
+    await counter.close();
+  });
+
   it('counts small limits in Redis before answering', async () => {
     const prefix = space();
     const counter = createRateCounter({ redis: redis.client, prefix, flushMs: 60_000 });
