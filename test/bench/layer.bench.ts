@@ -80,6 +80,9 @@ async function load(server: Server, path: string): Promise<Load> {
 }
 
 const fmt = (value: number, digits = 2) => value.toFixed(digits);
+/** Median p50 and p99 of the rounds (autocannon's resolution: whole milliseconds below a few ms). */
+const latencies = (rounds: Load[]) =>
+  `p50 ${spread(rounds.map((r) => r.p50)).median} ms, p99 ${spread(rounds.map((r) => r.p99)).median} ms`;
 
 export async function run(): Promise<BenchFigure[]> {
   const [layer, bare] = await Promise.all([startServer('layer'), startServer('bare')]);
@@ -137,6 +140,7 @@ export async function run(): Promise<BenchFigure[]> {
         unit: 'req/s',
         min: bareHealth.min,
         max: bareHealth.max,
+        note: latencies(health.bare),
       },
       {
         name: 'GET /healthz, whole security layer',
@@ -144,7 +148,7 @@ export async function run(): Promise<BenchFigure[]> {
         unit: 'req/s',
         min: layerHealth.min,
         max: layerHealth.max,
-        note: `${fmt(healthRps.median)}x of bare (${fmt(healthRps.min)}-${fmt(healthRps.max)})`,
+        note: `${fmt(healthRps.median)}x of bare (${fmt(healthRps.min)}-${fmt(healthRps.max)}); ${latencies(health.layer)}`,
         goal: '>= 0.5x bare',
         meets: healthRps.median >= 0.5,
       },
