@@ -26,7 +26,7 @@ const EXPOSED_HEADERS = ['x-request-id', 'retry-after'].join(', ');
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** A preflight from a listed origin (answered by the hook; the OPTIONS route 404s any other). */
+    /** An OPTIONS request from a listed origin (answered by the OPTIONS route, which 404s any other). */
     corsPreflight?: boolean;
   }
 }
@@ -45,13 +45,21 @@ export const corsPlugin = fp<CorsPluginOptions>(
       }
       reply.header('access-control-allow-origin', origin);
       reply.header('access-control-allow-credentials', 'true');
-      if (request.method !== 'OPTIONS') {
-        reply.header('access-control-expose-headers', EXPOSED_HEADERS);
-        done();
+      if (request.method === 'OPTIONS') request.corsPreflight = true;
+      else reply.header('access-control-expose-headers', EXPOSED_HEADERS);
+      done();
+    });
+
+    // Every OPTIONS request reaches this route, after the ban check and the rate limiter (a preflight is
+    // counted like any other request, and a flood of them is limited). A listed origin's preflight is answered;
+    // anything else gets the ordinary 404.
+    app.options('*', { schema: { hide: true } }, (request, reply) => {
+      if (!request.corsPreflight) {
+        reply.callNotFound();
         return;
       }
       // A preflight names the method it asks for; an OPTIONS request without it is not one.
-      if (request.headers['access-control-request-method'] === undefined) {
+      if (!request.headers['access-control-request-method']) {
         reply.status(400).send({
           error: {
             code: 'INVALID_PREFLIGHT',
@@ -60,20 +68,9 @@ export const corsPlugin = fp<CorsPluginOptions>(
         });
         return;
       }
-      request.corsPreflight = true;
       reply.header('access-control-allow-methods', ALLOWED_METHODS);
       reply.header('access-control-allow-headers', ALLOWED_HEADERS);
       reply.header('access-control-max-age', String(PREFLIGHT_MAX_AGE_SECONDS));
-      reply.status(204).send();
-    });
-
-    // Lets OPTIONS reach the hook on every path. A preflight from a listed origin was answered there; anything
-    // else gets the ordinary 404.
-    app.options('*', { schema: { hide: true } }, (request, reply) => {
-      if (!request.corsPreflight) {
-        reply.callNotFound();
-        return;
-      }
       reply.status(204).send();
     });
   },

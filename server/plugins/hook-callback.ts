@@ -8,6 +8,15 @@ import type { HookHandlerDoneFunction } from 'fastify';
 export function settleHook(work: Promise<unknown>, done: HookHandlerDoneFunction): void {
   work.then(
     () => done(),
-    (error: unknown) => done(error instanceof Error ? error : new Error(`hook rejected with ${String(error)}`)),
+    (error: unknown) => done(error instanceof Error ? error : new Error(`hook rejected with ${describe(error)}`)),
   );
+}
+
+/** A rejection reason as text; never throws (String() does on an object without a prototype). */
+function describe(reason: unknown): string {
+  try {
+    return String(reason);
+  } catch {
+    return typeof reason;
+  }
 }

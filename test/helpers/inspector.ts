@@ -27,17 +27,25 @@ export function inspectorUrlOf(output: string): string {
   return url;
 }
 
+/**
+ * Connects to the child's inspector. Every call fails (rather than hangs) when the child is gone or does not
+ * answer within `timeoutMs`: a soak whose server died of a leak must fail with that, not time out silently.
+ */
 export async function connectInspector(url: string, timeoutMs = 10_000): Promise<InspectorClient> {
   const socket = new WebSocket(url);
+  let lastError: Error | undefined;
+  socket.on('error', (error) => {
+    lastError = error;
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`inspector at ${url} did not answer`)), timeoutMs);
     socket.once('open', () => {
       clearTimeout(timer);
       resolve();
     });
-    socket.once('error', (error) => {
+    socket.once('close', () => {
       clearTimeout(timer);
-      reject(error);
+      reject(lastError ?? new Error(`inspector at ${url} closed the connection`));
     });
   });
   let nextId = 0;
@@ -46,19 +54,35 @@ export async function connectInspector(url: string, timeoutMs = 10_000): Promise
     const message = JSON.parse(String(data)) as { id?: number; result?: unknown; error?: { message: string } };
     if (message.id === undefined) return; // an event
     const waiter = pending.get(message.id);
-    pending.delete(message.id);
     if (message.error) waiter?.reject(new Error(message.error.message));
     else waiter?.resolve(message.result);
   });
   socket.on('close', () => {
-    for (const waiter of pending.values()) waiter.reject(new Error('inspector connection closed'));
-    pending.clear();
+    for (const waiter of [...pending.values()]) waiter.reject(new Error('inspector connection closed'));
   });
   const call = (method: string, params: Record<string, unknown> = {}) =>
     new Promise<unknown>((resolve, reject) => {
+      if (socket.readyState !== WebSocket.OPEN) {
+        reject(lastError ?? new Error(`inspector connection is not open (the child may have exited)`));
+        return;
+      }
       const id = ++nextId;
-      pending.set(id, { resolve, reject });
-      socket.send(JSON.stringify({ id, method, params }));
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`inspector ${method} did not answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+      const settle = (then: () => void) => {
+        clearTimeout(timer);
+        pending.delete(id);
+        then();
+      };
+      pending.set(id, {
+        resolve: (result) => settle(() => resolve(result)),
+        reject: (error) => settle(() => reject(error)),
+      });
+      socket.send(JSON.stringify({ id, method, params }), (error) => {
+        if (error) pending.get(id)?.reject(error);
+      });
     });
 
   return {

@@ -1,7 +1,9 @@
 /**
  * Threat: a page on another site calls the API from a victim's browser and reads the answer. Only origins
  * listed in CORS_ORIGINS may: nothing else is reflected (no `null`, no suffix or subdomain look-alikes), no
- * unlisted origin is told credentials are allowed, and preflights are answered for listed origins only.
+ * unlisted origin is told credentials are allowed, and preflights are answered for listed origins only. A
+ * preflight is an ordinary request to the rate limiter: a flood of them from a listed Origin (any client can send
+ * that header) is limited like any other.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
@@ -85,6 +87,41 @@ describe('CORS allow-list', () => {
     const response = await t.app.inject({ method: 'GET', url: '/healthz' });
     expect(response.headers['access-control-allow-origin']).toBeUndefined();
     expect(response.headers['access-control-allow-credentials']).toBeUndefined();
+  });
+
+  it('refuses an OPTIONS request from a listed origin that names no method (not a preflight)', async () => {
+    for (const headers of [{ origin: LISTED }, { origin: LISTED, 'access-control-request-method': '' }]) {
+      const response = await t.app.inject({ method: 'OPTIONS', url: '/api/v1/sessions', headers });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().error.code).toBe('INVALID_PREFLIGHT');
+      expect(response.headers['access-control-allow-methods']).toBeUndefined();
+    }
+  });
+
+  it('counts preflights in the rate limit, and a 429 still carries the listed origin', async () => {
+    const limited = await buildTestApp({
+      database: t.database,
+      secrets: t.secrets,
+      env: { CORS_ORIGINS: LISTED, RATE_LIMITS: 'global=3/60' },
+    });
+    try {
+      const statuses: number[] = [];
+      let last: Awaited<ReturnType<typeof limited.app.inject>> | undefined;
+      for (let i = 0; i < 5; i++) {
+        last = await limited.app.inject({
+          method: 'OPTIONS',
+          url: `/no-such-path-${i}`,
+          headers: { origin: LISTED, 'access-control-request-method': 'GET' },
+        });
+        statuses.push(last.statusCode);
+      }
+      expect(statuses).toEqual([204, 204, 204, 429, 429]);
+      expect(last?.json().error.code).toBe('RATE_LIMITED');
+      expect(last?.headers['retry-after']).toBeDefined();
+      expect(last?.headers['access-control-allow-origin']).toBe(LISTED);
+    } finally {
+      await limited.close();
+    }
   });
 
   it('allows only PUBLIC_URL by default', async () => {

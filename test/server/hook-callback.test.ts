@@ -11,6 +11,7 @@ describe('settleHook', () => {
     ['undefined', undefined],
     ['null', null],
     ['a string', 'no'],
+    ['an object without a prototype', Object.create(null)],
     ['an Error', new Error('refused')],
   ])('stops the request when the hook body rejects with %s', async (_name, reason) => {
     const app = Fastify();
