@@ -3,15 +3,17 @@
  * product (`npm start`'s server/main.ts, all roles, webhook mode): authenticated API calls, sign-ins, health
  * checks and webhook updates through autocannon. Two measures, both per request served (a leak is per request,
  * per update or per sign-in, and the load varies with what else runs on the machine):
- * - live memory: every 10 s the test forces a full garbage collection in the server (through its inspector)
- *   and reads V8's used heap plus memory held outside it (Buffers). Without garbage, this is what the process
- *   retains; after warm-up it must not rise by more than a few bytes a request. Compiled code is left out: the
- *   optimiser keeps adding some for minutes (about 2 KB a second here, bounded by the program's size), which on a
- *   slow machine would read as bytes a request. Heap snapshots of the soak show that code and V8's own weak
- *   lists are all that grows.
+ * - live memory: the load runs in phases; after each, once requests in flight and queued work have settled, the
+ *   test forces a full garbage collection in the server (through its inspector) and reads V8's used heap plus
+ *   memory held outside it (Buffers, PGlite's database). With no garbage and nothing in flight, this is what
+ *   the process retains; after warm-up (the first half of the phases) it must not rise by more than a few bytes
+ *   a request. Compiled code is left out: the optimiser keeps adding some for minutes (about 2 KB a second here,
+ *   bounded by the program's size), which on a slow machine would read as bytes a request. Heap snapshots of the
+ *   soak show that code and V8's own weak lists are all that grows.
  * - RSS, sampled every second: the floor (least value of each 10-second window) after warm-up must not rise by
- *   more than a small amount a request. It also catches native memory that V8 does not see, but it moves by
- *   megabytes with the allocator and the heap's committed size, so its bound is the coarser one.
+ *   more than a small amount a request plus one allocator step. It also catches native memory that V8 does not
+ *   see, but it moves by megabytes with the allocator and the heap's committed size, so its bound is the coarser
+ *   one.
  * The least-squares slopes are printed.
  */
 import { readFileSync, rmSync } from 'node:fs';
@@ -37,9 +39,21 @@ const METRICS_TOKEN = 'resilience-soak-metrics-token-0123456789abcdef';
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 240);
 /** The bound on the growth of RSS's floor after warm-up, per request served. */
 const MAX_RSS_BYTES_PER_REQUEST = 64;
+/**
+ * RSS also moves in steps of a few MB that do not come back, as the allocator and V8 take pages (a 900-s soak on
+ * PGlite showed one 3-MB step at about 5 minutes, then a flat floor for 10 while live memory stayed flat). Over
+ * the two minutes of a slow machine's second half, one such step reads as 50-75 bytes a request, so the RSS
+ * bound allows one step on top of its per-request bound. Leaks V8 can see (objects, Buffers) are bounded far
+ * more tightly by live memory.
+ */
+const RSS_STEP_ALLOWANCE_MB = 4;
 /** The bound on the growth of live memory (after a full collection) after warm-up, per request served. */
 const MAX_LIVE_BYTES_PER_REQUEST = 16;
-/** Seconds between forced collections. */
+/** Load phases, each followed by a live-memory reading with nothing in flight; the first half is warm-up. */
+const PHASES = 6;
+/** Pause after a phase before reading live memory: replies, batched writes and queued jobs finish. */
+const SETTLE_MS = 2_000;
+/** Seconds between forced collections under load (they keep RSS's floor to live memory). */
 const LIVE_EVERY_SECONDS = 10;
 const STARTUP_LIMIT_MS = 180_000;
 /** The server's V8 old-space cap during the soak (its working set under this load is about 60-90 MB). */
@@ -124,12 +138,17 @@ describe('soak: mixed load with memory sampled', () => {
   it(
     `retains no memory per request over ${SOAK_SECONDS} s of mixed load`,
     async () => {
-      const signIn = await send(`${server.url}/api/v1/auth/telegram`, {
-        method: 'POST',
-        body: { initData: signedInitData({ user: { id: 7_299_999, first_name: 'Soak' }, queryId: 'AAHsoak0' }) },
-      });
-      expect(signIn.status).toBe(200);
-      const accessToken = (JSON.parse(signIn.body as string) as { accessToken: string }).accessToken;
+      /** A fresh access token for each phase: a long soak outlives one (SOAK_SECONDS is configurable). */
+      const freshAccessToken = async (phase: number): Promise<string> => {
+        const signIn = await send(`${server.url}/api/v1/auth/telegram`, {
+          method: 'POST',
+          body: {
+            initData: signedInitData({ user: { id: 7_299_999, first_name: 'Soak' }, queryId: `AAHsoakPhase${phase}` }),
+          },
+        });
+        expect(signIn.status).toBe(200);
+        return (JSON.parse(signIn.body as string) as { accessToken: string }).accessToken;
+      };
 
       const pid = server.child.pid as number;
       const live = inspector as InspectorClient;
@@ -153,10 +172,10 @@ describe('soak: mixed load with memory sampled', () => {
       })();
 
       const statuses: Record<string, number> = {};
-      const options: autocannon.Options = {
+      const optionsWith = (accessToken: string): autocannon.Options => ({
         url: server.url,
         connections: 8,
-        duration: SOAK_SECONDS,
+        duration: SOAK_SECONDS / PHASES,
         requests: [
           { method: 'GET', path: '/api/v1/me', headers: { authorization: `Bearer ${accessToken}` } },
           { method: 'GET', path: '/healthz' },
@@ -188,14 +207,28 @@ describe('soak: mixed load with memory sampled', () => {
           },
           { method: 'GET', path: '/readyz' },
         ],
-      };
-      const result = await new Promise<autocannon.Result>((resolve, reject) => {
-        const instance = autocannon(options, (error, done) => (error ? reject(error) : resolve(done)));
-        instance.on('response', (_client, statusCode) => {
-          served += 1;
-          statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
-        });
       });
+      const totals = { requests: 0, errors: 0, timeouts: 0, non2xx: 0 };
+      /** Live memory after each phase, with nothing in flight. */
+      const settled: { x: number; y: number }[] = [];
+      for (let phase = 0; phase < PHASES; phase++) {
+        const options = optionsWith(await freshAccessToken(phase));
+        const result = await new Promise<autocannon.Result>((resolve, reject) => {
+          const instance = autocannon(options, (error, done) => (error ? reject(error) : resolve(done)));
+          instance.on('response', (_client, statusCode) => {
+            served += 1;
+            statuses[statusCode] = (statuses[statusCode] ?? 0) + 1;
+          });
+        });
+        totals.requests += result.requests.total;
+        totals.errors += result.errors;
+        totals.timeouts += result.timeouts;
+        totals.non2xx += result.non2xx;
+        await sleep(SETTLE_MS);
+        const memory = await live.liveMemory();
+        settled.push({ x: served, y: memory.heapUsed - memory.codeUsed + memory.external });
+      }
+      const seconds = (Date.now() - started) / 1000;
       sampling = false;
       await sampler;
 
@@ -208,33 +241,39 @@ describe('soak: mixed load with memory sampled', () => {
         floor.push(window.reduce((min, point) => (point.y < min.y ? point : min)));
       }
       const rssBytesPerRequest = slope(floor);
-      const liveBytesPerRequest = slope(secondHalf(liveSamples));
+      const floorRequests = (floor.at(-1)?.x ?? 0) - (floor[0]?.x ?? 0);
+      const rssRise = rssBytesPerRequest * floorRequests; // the fitted rise of the floor over the second half
+      const rssAllowed = MAX_RSS_BYTES_PER_REQUEST * floorRequests + RSS_STEP_ALLOWANCE_MB * 1024 * 1024;
+      const liveBytesPerRequest = slope(settled.slice(PHASES / 2 - 1)); // from the end of warm-up on
+      const underLoadBytesPerRequest = slope(secondHalf(liveSamples));
       const mb = (bytes: number | undefined) => ((bytes ?? 0) / 1024 / 1024).toFixed(1);
       console.info(
-        `soak ${SOAK_SECONDS} s: ${result.requests.total} requests (${Math.round(result.requests.average)}/s), ` +
-          `statuses ${JSON.stringify(statuses)}, errors ${result.errors}, timeouts ${result.timeouts}; ` +
-          `live memory after a full collection ${mb(liveSamples[0]?.y)} → ${mb(liveSamples.at(-1)?.y)} MB, ` +
-          `${liveBytesPerRequest.toFixed(2)} bytes a request after warm-up (compiled code, left out, ` +
+        `soak ${SOAK_SECONDS} s in ${PHASES} phases: ${totals.requests} requests ` +
+          `(${Math.round(totals.requests / seconds)}/s), statuses ${JSON.stringify(statuses)}, errors ` +
+          `${totals.errors}, timeouts ${totals.timeouts}; live memory after each phase ` +
+          `${settled.map((s) => mb(s.y)).join(' ')} MB, ${liveBytesPerRequest.toFixed(2)} bytes a request after ` +
+          `warm-up (under load ${underLoadBytesPerRequest.toFixed(2)}; compiled code, left out, ` +
           `${mb(codeSamples[0]?.y)} → ${mb(codeSamples.at(-1)?.y)} MB, ${slope(secondHalf(codeSamples)).toFixed(2)}); RSS ${mb(samples[0]?.y)} → ${mb(samples.at(-1)?.y)} MB ` +
           `(peak ${mb(Math.max(...samples.map((s) => s.y)))}), its floor ${rssBytesPerRequest.toFixed(1)} bytes a ` +
-          `request after warm-up; live MB every ${LIVE_EVERY_SECONDS} s: ${liveSamples.map((s) => mb(s.y)).join(' ')}; ` +
+          `request after warm-up (a rise of ${mb(rssRise)} MB, ${mb(rssAllowed)} allowed); ` +
+          `live MB every ${LIVE_EVERY_SECONDS} s: ${liveSamples.map((s) => mb(s.y)).join(' ')}; ` +
           `RSS MB every 5 s: ${samples
             .filter((_, i) => i % 5 === 0)
             .map((s) => mb(s.y))
             .join(' ')}`,
       );
 
-      expect(result.errors).toBe(0);
-      expect(result.timeouts).toBe(0);
-      expect(result.non2xx).toBe(0);
+      expect(totals.errors).toBe(0);
+      expect(totals.timeouts).toBe(0);
+      expect(totals.non2xx).toBe(0);
       expect(samples.length).toBeGreaterThan(SOAK_SECONDS * 0.8);
       expect(floor.length).toBeGreaterThanOrEqual(2);
-      expect(liveSamples.length).toBeGreaterThanOrEqual(SOAK_SECONDS / LIVE_EVERY_SECONDS - 2);
+      expect(settled.length).toBe(PHASES);
       expect(liveBytesPerRequest).toBeLessThan(MAX_LIVE_BYTES_PER_REQUEST);
-      expect(rssBytesPerRequest).toBeLessThan(MAX_RSS_BYTES_PER_REQUEST);
+      expect(rssRise).toBeLessThan(rssAllowed);
       // Still serving after the soak.
       expect((await send(`${server.url}/readyz`)).status).toBe(200);
     },
-    (SOAK_SECONDS + 60) * 1000,
+    (SOAK_SECONDS + 60 + (PHASES * SETTLE_MS) / 1000) * 1000,
   );
 });
