@@ -10,7 +10,7 @@
  * in batches (no round trip per request), small and fail-closed ones are counted in Redis before answering.
  */
 import fastifyRateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type { AuditActor, AuditLog } from '#shared/audit/record.ts';
@@ -171,18 +171,17 @@ export const rateLimitPlugin = fp<RateLimitPluginOptions>(
 
     // Root-level hooks also run for the 404 handler, so unmatched URLs are limited (group global) as well.
     // Callback style, so a request its group does not count here costs no promise; a 429 goes to the error handler.
-    app.addHook('onRequest', (request, reply, done) => {
-      const group = groupOf(request);
-      if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[group] !== 'ip') done();
-      else if (countedLocally(request, reply, group)) done();
-      else settleHook(limit(request, reply), done);
-    });
-    app.addHook('preHandler', (request, reply, done) => {
-      const group = groupOf(request);
-      if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[group] !== 'principal') done();
-      else if (countedLocally(request, reply, group)) done();
-      else settleHook(limit(request, reply), done);
-    });
+    // Groups keyed by address are counted on request; groups keyed by principal once it is known (preHandler).
+    const limitHook =
+      (keying: (typeof RATE_LIMIT_KEYING)[RateLimitGroup]) =>
+      (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+        const group = groupOf(request);
+        if (request.routeOptions.config?.rateLimitExempt || RATE_LIMIT_KEYING[group] !== keying) done();
+        else if (countedLocally(request, reply, group)) done();
+        else settleHook(limit(request, reply), done);
+      };
+    app.addHook('onRequest', limitHook('ip'));
+    app.addHook('preHandler', limitHook('principal'));
 
     app.addHook('onClose', async () => {
       await counter.close();

@@ -1,8 +1,9 @@
 /**
  * A per-process cache's invalidation channel: a dedicated Redis connection subscribed to one channel. While the
  * subscription is not live (connecting, reconnecting, closed) a cache must answer nothing from memory, because
- * messages published meanwhile are lost; `onLost` tells it to forget everything, `onLive` to drop what is in flight,
- * and `isLive()` says when it may remember again. Used by the session cache (shared/tokens/sessions.ts) and the bot's conversation state store.
+ * messages published meanwhile are lost; `onLost` tells it to forget everything, `onLive` to drop what is in
+ * flight, and `isLive()` says when it may remember again. Used by the session cache (shared/tokens/sessions.ts)
+ * and the bot's conversation state store.
  */
 import type { Redis } from 'ioredis';
 

@@ -122,7 +122,7 @@ export async function run(): Promise<BenchFigure[]> {
         unit: 'req/s',
         min: bareMe.min,
         max: bareMe.max,
-        note: `p50 ${spread(me.bare.map((r) => r.p50)).median} ms, p99 ${spread(me.bare.map((r) => r.p99)).median} ms`,
+        note: latencies(me.bare),
       },
       {
         name: 'GET /api/v1/me, whole security layer',
@@ -130,7 +130,7 @@ export async function run(): Promise<BenchFigure[]> {
         unit: 'req/s',
         min: layerMe.min,
         max: layerMe.max,
-        note: `p50 ${fmt(meP50.median)}x of bare (${fmt(meP50.min)}-${fmt(meP50.max)}), req/s ${fmt(meRps.median)}x; p50 ${spread(me.layer.map((r) => r.p50)).median} ms, p99 ${spread(me.layer.map((r) => r.p99)).median} ms`,
+        note: `p50 ${fmt(meP50.median)}x of bare (${fmt(meP50.min)}-${fmt(meP50.max)}), req/s ${fmt(meRps.median)}x; ${latencies(me.layer)}`,
         goal: 'p50 <= 1.05x bare (1.10x allowed)',
         meets: meP50.median <= 1.1,
       },

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { textMessage } from '#test/fixtures/updates.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
 import { signedInitData } from '#test/helpers/init-data.ts';
-import { connectInspector, type InspectorClient, inspectorUrlOf } from '#test/helpers/inspector.ts';
+import { type ChildMemory, connectInspector, type InspectorClient, inspectorUrlOf } from '#test/helpers/inspector.ts';
 import { type PrivateRedis, startPrivateRedis } from '#test/helpers/redis-server.ts';
 import { type SpawnedServer, spawnServer } from '#test/helpers/spawn-server.ts';
 import { type BotApiStub, startBotApiStub } from './bot-api-stub.ts';
@@ -104,11 +104,14 @@ afterAll(async () => {
   );
 });
 
-/** Resident set size of a process in MB (Linux /proc). */
-function rssMb(pid: number): number {
+/** Resident set size of a process in bytes (Linux /proc). */
+function rssBytes(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(match?.[1] ?? 0) / 1024;
+  return Number(match?.[1] ?? 0) * 1024;
 }
+
+/** What the process retains after a full collection: V8's heap without compiled code, plus memory outside it. */
+const liveBytes = (memory: ChildMemory) => memory.heapUsed - memory.codeUsed + memory.external;
 
 /** Least-squares slope of y over x. */
 function slope(points: { x: number; y: number }[]): number {
@@ -163,10 +166,10 @@ describe('soak: mixed load with memory sampled', () => {
         for (let tick = 0; sampling; tick++) {
           if (tick % LIVE_EVERY_SECONDS === 0) {
             const memory = await live.liveMemory();
-            liveSamples.push({ x: served, y: memory.heapUsed - memory.codeUsed + memory.external });
+            liveSamples.push({ x: served, y: liveBytes(memory) });
             codeSamples.push({ x: served, y: memory.codeUsed });
           }
-          samples.push({ x: served, y: rssMb(pid) * 1024 * 1024 });
+          samples.push({ x: served, y: rssBytes(pid) });
           await sleep(Math.max(0, started + (tick + 1) * 1_000 - Date.now())); // one sample a second, on the second
         }
       })();
@@ -225,8 +228,7 @@ describe('soak: mixed load with memory sampled', () => {
         totals.timeouts += result.timeouts;
         totals.non2xx += result.non2xx;
         await sleep(SETTLE_MS);
-        const memory = await live.liveMemory();
-        settled.push({ x: served, y: memory.heapUsed - memory.codeUsed + memory.external });
+        settled.push({ x: served, y: liveBytes(await live.liveMemory()) });
       }
       const seconds = (Date.now() - started) / 1000;
       sampling = false;
