@@ -5,7 +5,8 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import { ROOT } from './helpers/paths.ts';
 
 interface VitestJson {
@@ -13,6 +14,11 @@ interface VitestJson {
   numFailedTests: number;
   numPendingTests: number;
   success: boolean;
+  testResults: {
+    name: string;
+    message?: string;
+    assertionResults: { fullName: string; status: string; failureMessages?: string[] }[];
+  }[];
 }
 
 const started = Date.now();
@@ -20,6 +26,29 @@ const failures: string[] = [];
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+/** Each failed test, named with its step and file, so the last lines of a CI log say what failed. */
+const failedTests: string[] = [];
+
+/** The first line of a failure message, without colour codes, cut to one readable line. */
+function firstLine(message: string | undefined): string {
+  const line =
+    stripVTControlCharacters(message ?? '')
+      .split('\n')
+      .find((part) => part.trim() !== '') ?? '';
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+function collectFailures(name: string, report: VitestJson): void {
+  for (const file of report.testResults) {
+    const where = relative(ROOT, file.name);
+    const failedHere = file.assertionResults.filter((test) => test.status === 'failed');
+    for (const test of failedHere) {
+      failedTests.push(`${name}: ${where} > ${test.fullName}\n    ${firstLine(test.failureMessages?.[0])}`);
+    }
+    // A file that failed outside its tests (an import error, a failed beforeAll) carries its message itself.
+    if (failedHere.length === 0 && file.message) failedTests.push(`${name}: ${where}\n    ${firstLine(file.message)}`);
+  }
+}
 
 function step(name: string, command: string, args: string[], env: Record<string, string | undefined> = {}): boolean {
   process.stdout.write(`\n━━ ${name} ━━\n`);
@@ -42,6 +71,7 @@ function vitest(name: string, projects: string[], env: Record<string, string | u
     passed += report.numPassedTests;
     failed += report.numFailedTests;
     skipped += report.numPendingTests;
+    collectFailures(name, report);
   } catch {
     failed += 1; // the runner died before reporting
   }
@@ -65,6 +95,8 @@ if (process.env.TEST_DATABASE_URL) {
 }
 
 const seconds = Math.round((Date.now() - started) / 1000);
+if (failedTests.length > 0)
+  process.stdout.write(`\nFailed tests:\n${failedTests.map((line) => `  ${line}`).join('\n')}\n`);
 if (failures.length > 0) process.stdout.write(`\nFailed steps: ${failures.join(', ')}\n`);
 process.stdout.write(`\nnpm test finished in ${seconds}s\n`);
 process.stdout.write(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`);
