@@ -185,6 +185,7 @@ export function createBot(token: string, deps: BotDeps): Bot<Context> {
         redisPrefix: deps.redisPrefix ?? 'tsp',
         limit: deps.antispam.rateLimit.limit,
         seconds: deps.antispam.rateLimit.seconds,
+        flushMs: deps.antispam.rateLimit.flushMs,
         onFlushError: (error) => {
           log.warn({ err: error instanceof Error ? { message: error.message } : {} }, 'bot rate limit flush');
         },

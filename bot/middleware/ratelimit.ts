@@ -25,6 +25,8 @@ export interface RateLimitDeps {
   /** Updates allowed per person within `seconds`. */
   limit: number;
   seconds: number;
+  /** How often local counts are added to Redis (the counter's default when unset). */
+  flushMs?: number;
 }
 
 /** The key an update is counted under: the person in a private chat (or tapping anywhere), else none. */
@@ -45,6 +47,7 @@ function counterClient(deps: RateLimitDeps, onFlushError: (error: unknown) => vo
     redis: deps.redis,
     prefix: `${deps.redisPrefix}:rl:`,
     exactBelow: EXACT_BELOW,
+    flushMs: deps.flushMs,
     onFlushError,
   });
   return {

@@ -44,8 +44,11 @@ export interface AntispamConfig {
   muteSeconds: number;
   /** 0: no join challenge; otherwise the seconds a new member has to press "I'm human". */
   joinChallengeSeconds: number;
-  /** Per-user limit of updates in private chats (@grammyjs/ratelimiter). */
-  rateLimit: { limit: number; seconds: number };
+  /**
+   * Per-user limit of updates in private chats (@grammyjs/ratelimiter). `flushMs`: how often a process adds the
+   * updates it counted locally to the shared count in Redis (default 50 ms).
+   */
+  rateLimit: { limit: number; seconds: number; flushMs?: number };
 }
 
 export const DEFAULT_ANTISPAM_CONFIG: AntispamConfig = {

@@ -42,6 +42,9 @@ function cliEnv(): Record<string, string> {
   return env;
 }
 
+/** How long one CLI run may take before it is killed. */
+const CLI_LIMIT_MS = 60_000;
+
 async function runCli(args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/cli/audit-verify.ts', ...args], {
     cwd: ROOT,
@@ -56,7 +59,7 @@ async function runCli(args: string[] = []): Promise<{ code: number | null; stdou
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
   });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), CLI_LIMIT_MS);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(timer);
   return { code, stdout, stderr };
@@ -81,7 +84,8 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe('npm run audit:verify', () => {
+// Each CLI run is a cold `node --import tsx` start, allowed 60 s; a test runs it up to three times.
+describe('npm run audit:verify', { timeout: 3 * CLI_LIMIT_MS + 30_000 }, () => {
   it('reports an intact trail and exits 0; names the first broken link and exits 1 after tampering', async () => {
     await withDatabase(async (database) => {
       await database.migrate();

@@ -30,7 +30,12 @@ async function connectionCounter(): Promise<{ port: number; count: () => number;
   return { port: typeof address === 'object' && address ? address.port : 0, count: () => connections, server };
 }
 
-describe('npm start (server/main.ts)', () => {
+// A test here may start a server from a cold data directory (up to 60 s allowed), run a second process (30 s)
+// and stop the first (30 s): the default 60 s is less than its own steps allow, and a cold PGlite start alone took
+// 23 s on a busy machine.
+const PROCESS_STEPS_MS = 60_000 + 30_000 + 30_000;
+
+describe('npm start (server/main.ts)', { timeout: PROCESS_STEPS_MS + 30_000 }, () => {
   it('starts with no configuration: healthz 200, dev secrets generated 0600, bot disabled said once', async () => {
     const server = await spawnServer();
     servers.push(server);
