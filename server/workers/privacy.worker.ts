@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, notInArray } from 'drizzle-orm';
 import { Api, GrammyError, InputFile } from 'grammy';
 import { pickLocale, translator } from '#bot/i18n/index.ts';
 import type { AuditLog } from '#shared/audit/index.ts';
@@ -111,12 +111,45 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
         },
       },
     );
-    await db
+    const [completed] = await db
       .update(privacyRequests)
       .set({ status: 'completed', completedAt: new Date(), progress: 100 })
-      .where(and(eq(privacyRequests.id, requestId), eq(privacyRequests.status, 'processing')));
-    if (request.statusMessageId !== null) {
-      const messageId = request.statusMessageId;
+      .where(and(eq(privacyRequests.id, requestId), eq(privacyRequests.status, 'processing')))
+      .returning({ id: privacyRequests.id });
+    // Cancelled, failed or erased meanwhile: nothing to record or to send.
+    if (!completed) return { skipped: 'not_processing' };
+    // The export is done and downloadable from here on: its audit entry comes with it, not after the chat
+    // delivery below, which can be slow or fail.
+    await deps.audit?.record({
+      actor: { type: 'system', id: 'worker:privacy' },
+      subjectUserId: user.id,
+      action: 'privacy.export_completed',
+      target: { type: 'privacy_request', id: requestId },
+      result: 'success',
+      source: 'worker',
+    });
+    const delivered = await deliverExport(user, request.statusMessageId, result, t).then(
+      () => true,
+      // The files stay downloadable from the Mini App; a retry of the job would find it completed and send nothing.
+      (error: unknown) => {
+        deps.logger.warn(
+          { requestId, err: error instanceof Error ? error.message : String(error) },
+          'Export completed but not delivered in the chat',
+        );
+        return false;
+      },
+    );
+    return { counts: result.counts, bytes: result.bytes, delivered };
+  };
+
+  /** Tells the person the export is ready (editing the progress message when there is one) and sends both files. */
+  const deliverExport = async (
+    user: { telegramId: number },
+    messageId: number | null,
+    result: { jsonPath: string; htmlPath: string },
+    t: ReturnType<typeof translator>,
+  ) => {
+    if (messageId !== null) {
       await tell((bot) => bot.editMessageText(user.telegramId, messageId, t('mydata.export_ready')));
     } else {
       await tell((bot) => bot.sendMessage(user.telegramId, t('mydata.export_ready')));
@@ -131,15 +164,6 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
         caption: t('mydata.export_caption_html'),
       }),
     );
-    await deps.audit?.record({
-      actor: { type: 'system', id: 'worker:privacy' },
-      subjectUserId: user.id,
-      action: 'privacy.export_completed',
-      target: { type: 'privacy_request', id: requestId },
-      result: 'success',
-      source: 'worker',
-    });
-    return { counts: result.counts, bytes: result.bytes };
   };
 
   const eraseJob = async (requestId: string) => {
@@ -172,10 +196,16 @@ export function privacyProcessor(deps: PrivacyWorkerDeps) {
           return await exportJob(job, data.requestId);
         } catch (error) {
           if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+            // Only an unfinished request fails: one completed (or cancelled) meanwhile keeps its status.
             await db
               .update(privacyRequests)
               .set({ status: 'failed', failureCode: 'EXPORT_FAILED' })
-              .where(eq(privacyRequests.id, data.requestId));
+              .where(
+                and(
+                  eq(privacyRequests.id, data.requestId),
+                  notInArray(privacyRequests.status, ['completed', 'cancelled']),
+                ),
+              );
           }
           throw error;
         }

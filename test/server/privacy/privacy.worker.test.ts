@@ -5,12 +5,13 @@
  * the deadline job alerts every admin.
  */
 import type { Job } from 'bullmq';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NotifyJob } from '#server/notify.ts';
 import { controllerInfo } from '#server/services.ts';
 import { notifyProcessor } from '#server/workers/notify.worker.ts';
 import { privacyProcessor } from '#server/workers/privacy.worker.ts';
+import { auditLog } from '#shared/db/schema-audit.ts';
 import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { findUserById } from '#shared/identity/users.ts';
 import { createRequest, type PrivacyJob, setObjection, setRestriction } from '#shared/privacy/index.ts';
@@ -76,6 +77,28 @@ describe('privacy jobs', () => {
     const alert = fake.callsOf('sendMessage').at(-1);
     expect(alert?.payload.chat_id).toBe(adminRow?.telegramId);
     expect(String(alert?.payload.text)).toContain('1 overdue');
+  });
+
+  it('keeps an export completed, and recorded once, when sending it in the chat fails', async () => {
+    const { db } = t.database;
+    const request = await createRequest(db, { userId: person.userId, kind: 'access', status: 'pending' });
+    const job = jobOf<PrivacyJob>({ kind: 'export', requestId: request.id }); // its only attempt
+    const completions = () =>
+      db
+        .select({ id: auditLog.id })
+        .from(auditLog)
+        .where(and(eq(auditLog.action, 'privacy.export_completed'), eq(auditLog.targetId, request.id)));
+    const sentBefore = fake.callsOf('sendDocument').length;
+    fake.failNext('sendDocument', 500, 'Internal Server Error: retry later');
+
+    expect(await privacy()(job as never)).toMatchObject({ delivered: false });
+    expect(fake.callsOf('sendDocument')).toHaveLength(sentBefore + 1); // the JSON file, refused; the HTML not tried
+    const [after] = await db.select().from(privacyRequests).where(eq(privacyRequests.id, request.id));
+    expect(after).toMatchObject({ status: 'completed', failureCode: null, progress: 100 });
+    expect(await completions()).toHaveLength(1);
+    // The download link is what the person has now; running the job again changes and records nothing.
+    expect(await privacy()(job as never)).toEqual({ skipped: 'completed' });
+    expect(await completions()).toHaveLength(1);
   });
 
   it('erases a due request: sessions end, the person is told, the sweep finds nothing left', async () => {

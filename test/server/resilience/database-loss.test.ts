@@ -8,17 +8,14 @@
  * PGlite runs inside the process and has no connection to lose, so this file runs on the PostgreSQL server
  * pass only (TEST_DATABASE_URL, which CI sets); Redis outages are covered on both in redis-restart.test.ts.
  */
-import { and, eq, inArray } from 'drizzle-orm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningWorkers } from '#server/workers/index.ts';
-import { auditLog } from '#shared/db/schema-audit.ts';
-import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
 import { bearer, type SignedIn, signInAs } from '#test/helpers/sign-in.ts';
 import { usesServer } from '#test/helpers/test-db.ts';
-import { startTestWorkers, timed, waitFor } from './harness.ts';
+import { completedExports, startTestWorkers, timed, waitFor } from './harness.ts';
 
 const OUTAGE_REQUEST_LIMIT_MS = 2_000;
 
@@ -111,23 +108,7 @@ describe.runIf(usesServer)('PostgreSQL connection loss while requests and jobs r
     }
 
     // Exports interrupted by the outage are retried (the queue's backoff) and complete, once each.
-    const { db } = t.database;
-    await waitFor(
-      'every export completed',
-      async () => {
-        const rows = await db
-          .select({ status: privacyRequests.status })
-          .from(privacyRequests)
-          .where(inArray(privacyRequests.id, requestIds));
-        return rows.length === requestIds.length && rows.every((row) => row.status === 'completed');
-      },
-      90_000,
-    );
-    const completions = await db
-      .select({ targetId: auditLog.targetId })
-      .from(auditLog)
-      .where(and(eq(auditLog.action, 'privacy.export_completed'), inArray(auditLog.targetId, requestIds)));
-    expect(completions.map((row) => row.targetId).sort()).toEqual([...requestIds].sort());
+    expect(await completedExports(t.database.db, requestIds, 90_000)).toEqual([...requestIds].sort());
     expect(unhandled).toEqual([]);
   }, 150_000);
 });

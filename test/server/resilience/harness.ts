@@ -4,9 +4,13 @@
  */
 import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { and, eq, inArray } from 'drizzle-orm';
 import { controllerInfo } from '#server/services.ts';
 import { type RunningWorkers, startWorkers } from '#server/workers/index.ts';
 import { deriveAuditSigningKey } from '#shared/audit/index.ts';
+import type { Db } from '#shared/db/index.ts';
+import { auditLog } from '#shared/db/schema-audit.ts';
+import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import type { TestApp } from '#test/helpers/build-test-app.ts';
 import { createTestDatabase, createTestKeystore, type TestDatabase, usesServer } from '#test/helpers/test-db.ts';
 
@@ -43,6 +47,34 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
     await sleep(100);
   }
   throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+}
+
+/**
+ * Waits until every export request in `requestIds` is completed and its completion is in the audit trail.
+ * @returns the requests named by completion entries, sorted, one per entry (an export completed twice shows
+ *   twice).
+ */
+export async function completedExports(db: Db, requestIds: readonly string[], timeoutMs: number): Promise<string[]> {
+  const completions = async () =>
+    (
+      await db
+        .select({ targetId: auditLog.targetId })
+        .from(auditLog)
+        .where(and(eq(auditLog.action, 'privacy.export_completed'), inArray(auditLog.targetId, [...requestIds])))
+    ).map((row) => row.targetId ?? '');
+  await waitFor(
+    'every export completed and recorded',
+    async () => {
+      const rows = await db
+        .select({ status: privacyRequests.status })
+        .from(privacyRequests)
+        .where(inArray(privacyRequests.id, [...requestIds]));
+      const done = rows.length === requestIds.length && rows.every((row) => row.status === 'completed');
+      return done && new Set(await completions()).size === requestIds.length;
+    },
+    timeoutMs,
+  );
+  return (await completions()).sort();
 }
 
 /** Runs `task` and returns its result with how long it took. */

@@ -6,17 +6,14 @@
  * redis-server that the test kills (SIGKILL, a crash) and starts again on the same port and folder.
  */
 import { rmSync } from 'node:fs';
-import { and, eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningWorkers } from '#server/workers/index.ts';
-import { auditLog } from '#shared/db/schema-audit.ts';
-import { privacyRequests } from '#shared/db/schema-privacy.ts';
 import { connectRedis, type RedisHandle } from '#shared/redis/index.ts';
 import { buildTestApp, type TestApp } from '#test/helpers/build-test-app.ts';
 import { TEST_BOT_TOKEN } from '#test/helpers/create-test-bot.ts';
 import { type PrivateRedis, startPrivateRedis } from '#test/helpers/redis-server.ts';
 import { bearer, type SignedIn, signInAs } from '#test/helpers/sign-in.ts';
-import { cleanUp, startTestWorkers, timed, waitFor } from './harness.ts';
+import { cleanUp, completedExports, startTestWorkers, timed, waitFor } from './harness.ts';
 
 /** The longest a request may take while Redis is down: failing fast, not waiting for a timeout. */
 const OUTAGE_REQUEST_LIMIT_MS = 2_000;
@@ -112,23 +109,7 @@ describe('Redis stopped and restarted while requests and jobs run', () => {
     }
 
     // Every export requested before and after the outage completes, and completes once.
-    const { db } = t.database;
-    await waitFor(
-      'every export completed',
-      async () => {
-        const rows = await db
-          .select({ status: privacyRequests.status })
-          .from(privacyRequests)
-          .where(inArray(privacyRequests.id, requestIds));
-        return rows.length === requestIds.length && rows.every((row) => row.status === 'completed');
-      },
-      60_000,
-    );
-    const completions = await db
-      .select({ targetId: auditLog.targetId })
-      .from(auditLog)
-      .where(and(eq(auditLog.action, 'privacy.export_completed'), inArray(auditLog.targetId, requestIds)));
-    expect(completions.map((row) => row.targetId).sort()).toEqual([...requestIds].sort());
+    expect(await completedExports(t.database.db, requestIds, 60_000)).toEqual([...requestIds].sort());
 
     // The pings that fell due while Redis was down ran after it returned, each once.
     await waitFor('every ping completed', async () =>
