@@ -38,8 +38,14 @@ export interface RunResult {
   output: string;
 }
 
+/** How long a spawned server may take to become healthy, a run to completion, and a stop, before it is killed. */
+export const PROCESS_LIMITS_MS = { startup: 60_000, run: 30_000, stop: 30_000 } as const;
+
 /** Runs server/main.ts to completion (for start-up failures) with the given environment. */
-export async function runMain(env: Record<string, string>, timeoutMs = 30_000): Promise<RunResult> {
+export async function runMain(
+  env: Record<string, string>,
+  timeoutMs: number = PROCESS_LIMITS_MS.run,
+): Promise<RunResult> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
@@ -62,7 +68,10 @@ export async function runMain(env: Record<string, string>, timeoutMs = 30_000): 
  * Starts the product and resolves once /healthz answers 200.
  * @throws with the child's output when it exits or does not become healthy within `timeoutMs`.
  */
-export async function spawnServer(env: Record<string, string> = {}, timeoutMs = 60_000): Promise<SpawnedServer> {
+export async function spawnServer(
+  env: Record<string, string> = {},
+  timeoutMs: number = PROCESS_LIMITS_MS.startup,
+): Promise<SpawnedServer> {
   const dataDir = env.DATA_DIR ?? mkdtempSync(join(tmpdir(), 'tsp-server-'));
   const port = env.PORT ?? String(await freePort());
   const started = Date.now();
@@ -117,7 +126,7 @@ export async function spawnServer(env: Record<string, string> = {}, timeoutMs = 
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null) return child.exitCode;
       child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), PROCESS_LIMITS_MS.stop);
       const code = await exited;
       clearTimeout(timer);
       return code;

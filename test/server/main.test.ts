@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, runMain, type SpawnedServer, spawnServer } from '#test/helpers/spawn-server.ts';
+import { freePort, PROCESS_LIMITS_MS, runMain, type SpawnedServer, spawnServer } from '#test/helpers/spawn-server.ts';
 
 const servers: SpawnedServer[] = [];
 afterAll(async () => {
@@ -30,10 +30,9 @@ async function connectionCounter(): Promise<{ port: number; count: () => number;
   return { port: typeof address === 'object' && address ? address.port : 0, count: () => connections, server };
 }
 
-// A test here may start a server from a cold data directory (up to 60 s allowed), run a second process (30 s)
-// and stop the first (30 s): the default 60 s is less than its own steps allow, and a cold PGlite start alone took
-// 23 s on a busy machine.
-const PROCESS_STEPS_MS = 60_000 + 30_000 + 30_000;
+// A test here may start a server from a cold data directory, run a second process and stop the first: the
+// default 60 s is less than those steps' own limits allow, and a cold PGlite start alone took 23 s on a busy machine.
+const PROCESS_STEPS_MS = PROCESS_LIMITS_MS.startup + PROCESS_LIMITS_MS.run + PROCESS_LIMITS_MS.stop;
 
 describe('npm start (server/main.ts)', { timeout: PROCESS_STEPS_MS + 30_000 }, () => {
   it('starts with no configuration: healthz 200, dev secrets generated 0600, bot disabled said once', async () => {
